@@ -1,0 +1,102 @@
+"""The embedded control API: `create_app(...)` builds the aiohttp application.
+
+It runs on the bot's own event loop (see `bot.py`), and in tests under pytest-aiohttp. The
+order of middlewares matters: the request ID is set first so that everything after it, errors
+included, can log and answer with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from aiohttp import web
+
+from store.database import Database
+from utils.config import Settings
+from utils.errors import error_middleware, error_response
+from utils.logging import get_logger
+from utils.request_id import request_id_middleware
+from utils.security_headers import response_headers_hook
+
+log = get_logger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+class GatewayStatus(Protocol):
+    """What readiness needs to know of the Discord client (a `discord.Client` fits)."""
+
+    def is_ready(self) -> bool: ...
+
+    def is_closed(self) -> bool: ...
+
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+GATEWAY = web.AppKey("gateway", GatewayStatus | None)  # type: ignore[arg-type]
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/health")
+@routes.get("/healthz")
+async def liveness(request: web.Request) -> web.Response:
+    """200 while the process serves requests; it checks nothing else on purpose."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readiness(request: web.Request) -> web.Response:
+    """200 when the database answers and, with the bot on, the gateway is connected."""
+    checks: dict[str, str] = {}
+    try:
+        await request.app[DATABASE].ping(timeout=READINESS_TIMEOUT_SECONDS)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; the reason goes to the log only
+        log.warning("readiness: database unavailable", error_type=type(exc).__name__)
+        checks["database"] = "unavailable"
+    gateway = request.app[GATEWAY]
+    if gateway is None:
+        checks["discord"] = "off"
+    else:
+        checks["discord"] = "ok" if gateway.is_ready() and not gateway.is_closed() \
+            else "disconnected"
+    failing = [part for part, state in checks.items() if state not in ("ok", "off")]
+    if failing:
+        return error_response(request, 503, f"not ready: {', '.join(failing)}", checks=checks)
+    return web.json_response({"status": "ready", "checks": checks})
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    gateway: GatewayStatus | None = None,
+) -> web.Application:
+    """Build the application. A database passed in stays open; one made here closes with it."""
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[SETTINGS] = settings
+    app[GATEWAY] = gateway
+    app.on_response_prepare.append(response_headers_hook(settings.security_headers()))
+
+    if database is not None:
+        app[DATABASE] = database
+    else:
+        app.cleanup_ctx.append(_own_database(settings))
+
+    app.router.add_routes(routes)
+    return app
+
+
+def _own_database(settings: Settings) -> web.CleanupContext:  # type: ignore[name-defined]
+    async def database_context(app: web.Application) -> AsyncIterator[None]:
+        app[DATABASE] = Database(settings.database_url)
+        yield
+        await app[DATABASE].dispose()
+
+    return database_context

@@ -1,0 +1,221 @@
+"""Entry point: the Discord bot and the control API on one event loop, plus admin commands.
+
+    python bot.py [run]                                   migrate, start the API, start the bot
+    python bot.py migrate {upgrade,downgrade,current,history} [revision]
+    python bot.py apikey {create,list,revoke}             scoped API keys
+    python bot.py check-config                            list every configuration problem
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+import discord
+from aiohttp import web
+from discord.ext import commands
+
+import api
+from store import api_keys, migrate
+from store.database import Database, ensure_sqlite_directory
+from utils.config import ConfigError, Settings, load_settings
+from utils.logging import configure_logging, get_logger
+
+log = get_logger("bot")
+
+COGS: tuple[str, ...] = ("cogs.general",)
+SHUTDOWN_GRACE_SECONDS = 6.0
+EXIT_CONFIG_ERROR = 2
+
+
+class CommunityBot(commands.AutoShardedBot):
+    """The bot, with the settings and database it was built with."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
+            help_command=None,
+        )
+        self.settings = settings
+        self.database = database
+
+    async def setup_hook(self) -> None:
+        # Commands are synced only on demand by an owner (`/sync`), never at startup.
+        for extension in COGS:
+            await self.load_extension(extension)
+
+
+def create_bot(settings: Settings, *, database: Database) -> CommunityBot:
+    """Build the bot without connecting, so tests can drive the same object production runs."""
+    if settings.discord_api_base:
+        # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
+        discord.http.Route.BASE = settings.discord_api_base
+    return CommunityBot(settings, database)
+
+
+def _install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or until a part fails (exit 1)."""
+    log.info("migrating database to head", backend=settings.database_url.split(":", 1)[0])
+    try:
+        await migrate.upgrade_async(settings.database_url)
+    except Exception:
+        log.exception("database migration failed: not starting")
+        return 1
+
+    database = Database(settings.database_url)
+    bot = create_bot(settings, database=database) if settings.discord_token else None
+    if bot is None:
+        log.warning("DISCORD_TOKEN is not set: the Discord bot stays off; the API still serves")
+    if not settings.auth_configured:
+        log.warning("NO AUTHENTICATION: neither API_KEY nor SUPABASE_URL is set; the control "
+                    "API is open to anyone who can reach it. Development only.")
+
+    app = api.create_app(settings, database=database, gateway=bot)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.api_host, settings.api_port).start()
+    except OSError as exc:
+        log.error("the API cannot listen", host=settings.api_host, port=settings.api_port,
+                  error=exc.strerror or type(exc).__name__)
+        await runner.cleanup()
+        await database.dispose()
+        return 1
+    for address in runner.addresses:
+        log.info("api listening", address=str(address))
+
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    waiting = {asyncio.create_task(stop.wait(), name="stop-signal")}
+    bot_task: asyncio.Task[None] | None = None
+    if bot is not None and settings.discord_token is not None:
+        bot_task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()),
+                                       name="discord-bot")
+        waiting.add(bot_task)
+
+    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if bot_task is not None and bot_task in done:
+        failure = bot_task.exception()
+        log.error("the Discord bot stopped", error_type=type(failure).__name__ if failure else None)
+        exit_code = 1
+    else:
+        log.info("stop signal received: shutting down")
+
+    # Stop accepting, let in-flight requests finish (bounded), then close gateway and database.
+    await runner.cleanup()
+    if bot is not None:
+        await bot.close()
+    for task in waiting:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await database.dispose()
+    log.info("stopped", exit_code=exit_code)
+    return exit_code
+
+
+def _run_migrate(settings: Settings, action: str, revision: str | None) -> int:
+    ensure_sqlite_directory(settings.database_url)
+    url = settings.database_url
+    if action == "upgrade":
+        print(migrate.upgrade(url, revision or "head"))
+    elif action == "downgrade":
+        print(migrate.downgrade(url, revision or "-1"))
+    elif action == "current":
+        print(migrate.current(url))
+    else:
+        print(migrate.history(url))
+    return 0
+
+
+async def _run_apikey(settings: Settings, args: argparse.Namespace) -> int:
+    await migrate.upgrade_async(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        if args.action == "create":
+            expires = api_keys.parse_duration(args.expires) if args.expires else None
+            created = await api_keys.create_key(
+                database, name=args.name, scopes=api_keys.parse_scopes(args.scopes),
+                expires_in=expires)
+            print(created.plaintext)
+            print(f"prefix {created.prefix}, scopes {','.join(created.scopes)}, expires "
+                  f"{created.expires_at.isoformat() if created.expires_at else 'never'}",
+                  file=sys.stderr)
+            print("Store this key now: it is shown only once.", file=sys.stderr)
+        elif args.action == "list":
+            for key in await api_keys.list_keys(database):
+                state = "revoked" if key.revoked_at else "active"
+                expires = key.expires_at.isoformat() if key.expires_at else "never"
+                print(f"{key.prefix}\t{key.name}\t{key.scopes.replace(' ', ',')}\t"
+                      f"expires {expires}\t{state}")
+        else:
+            if not await api_keys.revoke_key(database, args.prefix):
+                print(f"no active key with prefix {args.prefix!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.prefix}")
+    except api_keys.ApiKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    finally:
+        await database.dispose()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bot.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="migrate, then run the API and the bot (the default)")
+    sub.add_parser("check-config", help="validate settings; non-zero exit lists every problem")
+    migrate_parser = sub.add_parser("migrate", help="Alembic without the bot")
+    migrate_parser.add_argument("action", choices=["upgrade", "downgrade", "current", "history"])
+    migrate_parser.add_argument("revision", nargs="?", default=None)
+    key_parser = sub.add_parser("apikey", help="scoped API keys")
+    key_sub = key_parser.add_subparsers(dest="action", required=True)
+    create = key_sub.add_parser("create", help="make a key; it is printed once")
+    create.add_argument("--name", default="api key")
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. drive:sync")
+    create.add_argument("--expires", help="lifetime such as 30d, 12h, 2w (default: never)")
+    key_sub.add_parser("list", help="list keys (never their secrets)")
+    revoke = key_sub.add_parser("revoke", help="revoke a key by its prefix")
+    revoke.add_argument("prefix")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if command == "check-config":
+        print("configuration is valid")
+        return 0
+    configure_logging(log_format=settings.effective_log_format, level=settings.log_level,
+                      secrets=settings.secret_values())
+    if command == "migrate":
+        return _run_migrate(settings, args.action, args.revision)
+    if command == "apikey":
+        return asyncio.run(_run_apikey(settings, args))
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The one way to reach the database: an async engine and its session factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the folder of a file-backed SQLite database (`./data` by default)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Enforce foreign keys (off by default in SQLite) and let readers run beside a writer."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """An engine with the right defaults for each backend."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        ensure_sqlite_directory(url)
+        engine = create_async_engine(url, **options)
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        return engine
+    if "poolclass" not in options:
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 10)
+        options.setdefault("pool_timeout", 5)
+    # A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
+    options.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
+    return create_async_engine(url, **options)
+
+
+class Database:
+    """Owns the engine; hands out sessions and transactions."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **engine_options)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> AsyncSession:
+        return self.sessionmaker()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        """Raise if the database does not answer `SELECT 1` within `timeout` seconds."""
+        async with asyncio.timeout(timeout), self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

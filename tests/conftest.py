@@ -1,0 +1,133 @@
+"""Shared fixtures: settings without `.env`, and real SQLite and PostgreSQL databases.
+
+With REQUIRE_SERVICES=1 (CI) a missing PostgreSQL or Redis fails the tests that need it;
+otherwise those tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as redis_asyncio
+from sqlalchemy import text
+
+from store import migrate
+from store.database import Database
+from store.models import Base
+from utils.config import Settings
+
+POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SERVICES_REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def service_missing(what: str, error: BaseException) -> None:
+    message = f"{what} is not reachable ({type(error).__name__}: {error})"
+    if SERVICES_REQUIRED:
+        pytest.fail(f"{message}; REQUIRE_SERVICES=1 makes this a failure")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def make_settings() -> Callable[..., Settings]:
+    """Settings from keyword overrides only: the developer's `.env` never leaks into tests."""
+
+    def build(**overrides: Any) -> Settings:
+        return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+    return build
+
+
+def _postgres_admin(statement: str) -> None:
+    async def run() -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+def _temporary_postgres_database(prefix: str) -> Iterator[str]:
+    """Create an empty database, yield its SQLAlchemy URL, drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        _postgres_admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        service_missing("PostgreSQL", exc)
+    base = POSTGRES_ADMIN_DSN.rpartition("/")[0].split("://", 1)[1]
+    yield f"postgresql+asyncpg://{base}/{name}"
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database for this test session, migrated to head."""
+    for url in _temporary_postgres_database("bot_test"):
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def _empty_postgres(database: Database) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with database.engine.begin() as connection:
+        # Triggers keep the audit log append-only; a superuser session may bypass them.
+        await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, migrated database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "bot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    if db.backend == "postgresql":
+        await _empty_postgres(db)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database with no schema at all (for migration tests)."""
+    yield from _temporary_postgres_database("bot_mig")
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The local Redis (database 15), flushed before and after each test."""
+    client = redis_asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    except (OSError, redis_asyncio.RedisError) as exc:
+        await client.aclose()
+        service_missing("Redis", exc)
+    yield REDIS_URL
+    await client.flushdb()
+    await client.aclose()

@@ -1,0 +1,50 @@
+"""The log pipeline: one JSON line per record, request ID attached, everything masked."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import structlog
+
+from utils.logging import bind_request_id, configure_logging, get_logger, reset_request_id
+
+
+def records(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_structlog_and_stdlib_records_are_masked_and_single_line() -> None:
+    stream = io.StringIO()
+    configure_logging(log_format="json", secrets=["configured-secret-xyz"], stream=stream)
+    tokens = bind_request_id("req-123")
+    try:
+        get_logger("test").info("user said\nFORGED LINE", value="configured-secret-xyz")
+        logging.getLogger("discord.client").warning("token %s", "whsec_AAAAAAAAAAAAAAAAAAAAAAAA")
+    finally:
+        reset_request_id(tokens)
+    get_logger("test").info("after")
+
+    first, second, third = records(stream)
+    assert first["event"] == "user said\\nFORGED LINE"
+    assert first["value"] == "***"
+    assert first["request_id"] == "req-123"
+    assert second["event"] == "token ***"
+    assert second["logger"] == "discord.client"
+    assert second["request_id"] == "req-123"
+    assert "request_id" not in third
+    structlog.reset_defaults()
+
+
+def test_exceptions_are_logged_with_secrets_masked() -> None:
+    stream = io.StringIO()
+    configure_logging(log_format="json", secrets=["secret-inside-exception"], stream=stream)
+    try:
+        raise RuntimeError("failed with secret-inside-exception")
+    except RuntimeError:
+        get_logger("test").exception("boom")
+    (record,) = records(stream)
+    assert "secret-inside-exception" not in json.dumps(record)
+    assert "RuntimeError" in str(record["exception"])
+    structlog.reset_defaults()

@@ -1,0 +1,105 @@
+"""safe_log_message: no forged lines, no hidden characters, no secrets, bounded length."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from utils.sanitize import MASK, register_secrets, safe_log_block, safe_log_message
+
+
+def make_jwt() -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'sub': 'user-1'})}"
+    signature = hmac.new(b"k", signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        make_jwt(),
+        DISCORD_TOKEN,
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "bk_a1b2c3d4_" + "x" * 43,
+        "sk-proj-abcdefghijklmnopqrstuvwx",
+    ],
+)
+@pytest.mark.parametrize("template", ["{}", "token={}", "got '{}' from client", "{}\nnext"])
+def test_token_shapes_are_masked(secret: str, template: str) -> None:
+    cleaned = safe_log_message(template.format(secret))
+    assert secret not in cleaned
+    assert MASK in cleaned
+
+
+def test_bearer_values_and_url_passwords_are_masked() -> None:
+    cleaned = safe_log_message("Authorization: Bearer opaque-token-value "
+                               "dsn=postgresql://bot:hunter2pass@db:5432/x")
+    assert "opaque-token-value" not in cleaned
+    assert "hunter2pass" not in cleaned
+    assert "db:5432" in cleaned
+
+
+def test_registered_secret_values_are_masked_anywhere() -> None:
+    register_secrets(["plain-configured-secret", "short"])
+    assert safe_log_message("xx plain-configured-secretyy") == f"xx {MASK}yy"
+    assert safe_log_message("short words stay") == "short words stay"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("line1\nFAKE ERROR", "line1\\nFAKE ERROR"),
+        ("a\r\nb", "a\\r\\nb"),
+        ("tab\there", "tab\\there"),
+        ("bell\x07", "bell\\x07"),
+        ("nel\x85", "nel\\x85"),
+        ("ls\u2028ps\u2029", "ls\\u2028ps\\u2029"),
+        ("bidi\u202eevil\u202c", "bidi\\u202eevil\\u202c"),
+        ("iso\u2066x\u2069", "iso\\u2066x\\u2069"),
+        ("zero\u200bwidth\ufeff", "zero\\u200bwidth\\ufeff"),
+        ("vt\x0bff\x0cfs\x1c", "vt\\x0bff\\x0cfs\\x1c"),
+        ("ordinary text, ünïcode ✓", "ordinary text, ünïcode ✓"),
+    ],
+)
+def test_control_and_format_characters_become_visible_escapes(raw: str, expected: str) -> None:
+    assert safe_log_message(raw) == expected
+
+
+def test_block_keeps_newlines_but_not_other_controls() -> None:
+    assert safe_log_block("Traceback\n  line\u202e\r") == "Traceback\n  line\\u202e\\r"
+
+
+def test_truncation_marks_what_was_cut() -> None:
+    cleaned = safe_log_message("x" * 500, limit=100)
+    assert len(cleaned) == 100
+    assert cleaned.endswith("…[+400 chars]")
+
+
+@given(st.text(max_size=400))
+def test_properties(text: str) -> None:
+    cleaned = safe_log_message(text, limit=300)
+    assert len(cleaned) <= 300
+    assert len(cleaned.splitlines()) <= 1
+    assert safe_log_message(cleaned, limit=300) == cleaned
+
+
+@pytest.mark.parametrize(
+    "adversarial",
+    ["eyJ" * 350_000, "eyJa." * 200_000, "a" * 1_000_000, "whsec_" * 170_000,
+     "Bearer " * 150_000, "://a:" * 200_000, ("A" * 25 + ".") * 40_000],
+)
+def test_adversarial_megabyte_inputs_finish(adversarial: str) -> None:
+    # A quadratic pattern would take minutes here; bench/sanitize.py reports the time per MiB.
+    assert len(safe_log_message(adversarial, limit=1000)) <= 1000

@@ -1,0 +1,273 @@
+"""Settings: read once from the environment and `.env`, validated, then passed in.
+
+No other module reads `os.environ`. `load_settings()` returns a validated `Settings` or raises
+`ConfigError` listing every problem at once (never a secret's value).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from limits import parse_many
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Each webhook has its own secret; there is never a fallback from one to another.
+WEBHOOK_SECRET_VARIABLES: tuple[str, ...] = (
+    "SUPABASE_WEBHOOK_SECRET",
+    "PREMIUM_INVALIDATE_WEBHOOK_SECRET",
+    "APP_REFLECTIONS_WEBHOOK_SECRET",
+    "FOUNDER_WEBHOOK_SECRET",
+    "LEGAL_UPDATE_WEBHOOK_SECRET",
+)
+
+# Header name -> (default in every mode, or None when only production sends it by default).
+_BASE_SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+_PRODUCTION_SECURITY_HEADERS: dict[str, str] = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+_SECURITY_HEADER_FIELDS: dict[str, str] = {
+    "X-Content-Type-Options": "security_header_x_content_type_options",
+    "X-Frame-Options": "security_header_x_frame_options",
+    "Referrer-Policy": "security_header_referrer_policy",
+    "Strict-Transport-Security": "security_header_strict_transport_security",
+    "Content-Security-Policy": "security_header_content_security_policy",
+}
+
+
+class ConfigError(Exception):
+    """Settings are invalid; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every variable of DESIGN.md's configuration table (names are the upper-cased fields)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+    )
+
+    app_env: Literal["development", "production"] = "development"
+    strict_security_mode: bool = False
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    discord_token: SecretStr | None = None
+    owner_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    admin_role_id: Annotated[frozenset[int], NoDecode] = frozenset()
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+
+    database_url: str = "sqlite+aiosqlite:///./data/bot.db"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    api_key: SecretStr | None = None
+
+    supabase_url: str | None = None
+    supabase_jwt_secret: SecretStr | None = None
+    supabase_jwt_audience: str = "authenticated"
+
+    supabase_webhook_secret: SecretStr | None = None
+    premium_invalidate_webhook_secret: SecretStr | None = None
+    app_reflections_webhook_secret: SecretStr | None = None
+    founder_webhook_secret: SecretStr | None = None
+    legal_update_webhook_secret: SecretStr | None = None
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
+    webhook_allow_body_only_signatures: bool = False
+
+    rate_limit_backend: Literal["memory", "redis"] = "memory"
+    redis_url: SecretStr | None = None
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    allowed_ips: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    rate_limit_health: str = "60/minute"
+    rate_limit_read: str = "30/minute"
+    rate_limit_write: str = "10/minute"
+    rate_limit_webhook: str = "60/minute"
+
+    # None: the default value; "" (blank): header disabled.
+    security_header_x_content_type_options: str | None = None
+    security_header_x_frame_options: str | None = None
+    security_header_referrer_policy: str | None = None
+    security_header_strict_transport_security: str | None = None
+    security_header_content_security_policy: str | None = None
+
+    google_project_id: str | None = None
+    google_secret_name: str | None = None
+    google_credentials_json: SecretStr | None = None
+    drive_folder_id: str | None = None
+    drive_api_endpoint: str | None = None
+    secret_manager_api_endpoint: str | None = None
+
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_unset(cls, data: Any) -> Any:
+        """`API_KEY=` in `.env` means "not set" (the default applies).
+
+        Only SECURITY_HEADER_* keep a blank value: there it disables the header.
+        """
+        if not isinstance(data, Mapping):
+            return data
+        return {
+            key: value for key, value in data.items()
+            if value != "" or str(key).lower().startswith("security_header_")
+        }
+
+    @field_validator("owner_ids", "admin_role_id", "shard_ids", "trusted_proxies", "allowed_ips",
+                     mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies", "allowed_ips", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(ipaddress.ip_network(str(v), strict=False) for v in value)
+        return value
+
+    @field_validator("rate_limit_health", "rate_limit_read", "rate_limit_write",
+                     "rate_limit_webhook")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("expected a rate such as '60/minute' or '10 per second'") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("supabase_url", "llm_base_url", "discord_api_base", "discord_gateway_url",
+                     "drive_api_endpoint", "secret_manager_api_endpoint")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be an http(s) or ws(s) URL")
+        return value.rstrip("/") if value else value
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def strict_security(self) -> bool:
+        """Production always implies strict security."""
+        return self.strict_security_mode or self.is_production
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.is_production else "console"
+
+    @property
+    def auth_configured(self) -> bool:
+        return self.api_key is not None or self.supabase_url is not None \
+            or self.supabase_jwt_secret is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def security_headers(self) -> dict[str, str]:
+        """Headers sent on every response: defaults, production extras, then overrides."""
+        headers = dict(_BASE_SECURITY_HEADERS)
+        if self.is_production:
+            headers.update(_PRODUCTION_SECURITY_HEADERS)
+        for header, field in _SECURITY_HEADER_FIELDS.items():
+            override: str | None = getattr(self, field)
+            if override is None:
+                continue
+            if override.strip():
+                headers[header] = override.strip()
+            else:
+                headers.pop(header, None)
+        return headers
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's plain value, so the log pipeline can mask them."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+        return values
+
+    def problems(self) -> list[str]:
+        """Consistency problems, plus every missing secret when security is strict."""
+        found: list[str] = []
+        if self.rate_limit_backend == "redis" and self.redis_url is None:
+            found.append("REDIS_URL: required when RATE_LIMIT_BACKEND=redis")
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                found.append("SHARD_COUNT: required when SHARD_IDS is set")
+            elif any(not 0 <= shard < self.shard_count for shard in self.shard_ids):
+                found.append("SHARD_IDS: every id must be in 0..SHARD_COUNT-1")
+        if self.strict_security:
+            found.extend(f"{name}: missing (required in strict security mode)"
+                         for name in self.missing_secrets())
+        return found
+
+    def missing_secrets(self) -> list[str]:
+        """Auth and webhook secrets that strict mode requires but are not set."""
+        missing = []
+        if self.api_key is None:
+            missing.append("API_KEY")
+        if self.supabase_url is None and self.supabase_jwt_secret is None:
+            missing.append("SUPABASE_URL")
+        missing.extend(name for name in WEBHOOK_SECRET_VARIABLES
+                       if getattr(self, name.lower()) is None)
+        return missing
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One line per validation error; pydantic's `msg` never includes the input value."""
+    location = error.get("loc") or ()
+    variable = str(location[0]).upper() if location else "settings"
+    return f"{variable}: {error.get('msg', 'invalid')}"
+
+
+def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
+    """Read, validate and cross-check settings; raise ConfigError listing every problem."""
+    try:
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+    problems = settings.problems()
+    if problems:
+        raise ConfigError(problems)
+    return settings

@@ -1,0 +1,97 @@
+"""Structured logging for the whole process, library loggers included.
+
+Every record, whether it comes from structlog or from the standard library (discord.py, aiohttp,
+Alembic), passes through the same chain: the request ID from the context, a UTC timestamp, and
+`mask_record`, which runs every value through the sanitizers so that control characters and
+secrets never reach a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+from utils.sanitize import register_secrets, safe_log_block, safe_log_message
+
+_PLAIN_TYPES = (int, float, bool, type(None))
+_MULTILINE_KEYS = frozenset({"exception", "stack"})
+
+
+def mask_record(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """Sanitize every value of a record (the structlog processor)."""
+    for key, value in list(event_dict.items()):
+        if isinstance(value, _PLAIN_TYPES):
+            continue
+        text = value if isinstance(value, str) else repr(value)
+        event_dict[key] = safe_log_block(text) if key in _MULTILINE_KEYS \
+            else safe_log_message(text)
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        mask_record,
+    ]
+
+
+def configure_logging(
+    *,
+    log_format: Literal["json", "console"] = "console",
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Route structlog and stdlib logging through one masking pipeline to one handler."""
+    register_secrets(secrets)
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # discord.py's HTTP and gateway debug logs carry payloads; keep them at INFO and above.
+    logging.getLogger("discord.http").setLevel(max(logging.INFO, root.level))
+    logging.getLogger("discord.gateway").setLevel(max(logging.INFO, root.level))
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger
+
+
+def bind_request_id(request_id: str) -> MutableMapping[str, Any]:
+    """Bind the request ID to every record logged in this context; returns reset tokens."""
+    return structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def reset_request_id(tokens: MutableMapping[str, Any]) -> None:
+    structlog.contextvars.reset_contextvars(**tokens)

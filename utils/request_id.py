@@ -1,0 +1,46 @@
+"""Request IDs: every request gets one, every response and log record carries it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+
+from aiohttp import web
+
+from utils.logging import bind_request_id, reset_request_id
+
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_KEY = "request_id"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+
+
+def accept_or_make_request_id(inbound: str | None) -> str:
+    """Keep a client's ID when it is safe to echo and log; otherwise make a new one."""
+    if inbound is not None and _VALID_REQUEST_ID.fullmatch(inbound):
+        return inbound
+    return uuid.uuid4().hex
+
+
+def request_id_of(request: web.Request) -> str:
+    """The request's ID (made on the spot if the middleware has not run, e.g. a 404 early)."""
+    request_id = request.get(REQUEST_ID_KEY)
+    if not isinstance(request_id, str):
+        request_id = accept_or_make_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request[REQUEST_ID_KEY] = request_id
+    return request_id
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Outermost middleware: set the ID before anything can log or fail."""
+    request_id = request_id_of(request)
+    context_token = current_request_id.set(request_id)
+    log_tokens = bind_request_id(request_id)
+    try:
+        return await handler(request)
+    finally:
+        reset_request_id(log_tokens)
+        current_request_id.reset(context_token)
