@@ -7,7 +7,7 @@ included, can log and answer with it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from aiohttp import web
@@ -35,7 +35,7 @@ class GatewayStatus(Protocol):
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
-GATEWAY = web.AppKey("gateway", GatewayStatus | None)  # type: ignore[arg-type]
+GATEWAY: web.AppKey[GatewayStatus | None] = web.AppKey("gateway")
 
 routes = web.RouteTableDef()
 
@@ -52,7 +52,7 @@ async def readiness(request: web.Request) -> web.Response:
     """200 when the database answers and, with the bot on, the gateway is connected."""
     checks: dict[str, str] = {}
     try:
-        await request.app[DATABASE].ping(timeout=READINESS_TIMEOUT_SECONDS)
+        await request.app[DATABASE].ping(limit_seconds=READINESS_TIMEOUT_SECONDS)
         checks["database"] = "ok"
     except Exception as exc:  # any failure means "not ready"; the reason goes to the log only
         log.warning("readiness: database unavailable", error_type=type(exc).__name__)
@@ -93,7 +93,9 @@ def create_app(
     return app
 
 
-def _own_database(settings: Settings) -> web.CleanupContext:  # type: ignore[name-defined]
+def _own_database(
+    settings: Settings,
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def database_context(app: web.Application) -> AsyncIterator[None]:
         app[DATABASE] = Database(settings.database_url)
         yield

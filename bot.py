@@ -14,6 +14,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 from aiohttp import web
@@ -32,6 +33,16 @@ SHUTDOWN_GRACE_SECONDS = 6.0
 EXIT_CONFIG_ERROR = 2
 
 
+def _shard_options(settings: Settings) -> dict[str, Any]:
+    """SHARD_COUNT/SHARD_IDS run a range of shards here; unset, discord.py picks the count."""
+    options: dict[str, Any] = {}
+    if settings.shard_count is not None:
+        options["shard_count"] = settings.shard_count
+    if settings.shard_ids is not None:
+        options["shard_ids"] = list(settings.shard_ids)
+    return options
+
+
 class CommunityBot(commands.AutoShardedBot):
     """The bot, with the settings and database it was built with."""
 
@@ -40,9 +51,8 @@ class CommunityBot(commands.AutoShardedBot):
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
             allowed_mentions=discord.AllowedMentions.none(),
-            shard_count=settings.shard_count,
-            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             help_command=None,
+            **_shard_options(settings),
         )
         self.settings = settings
         self.database = database
@@ -100,7 +110,7 @@ async def serve(settings: Settings) -> int:
 
     stop = asyncio.Event()
     _install_stop_signals(stop)
-    waiting = {asyncio.create_task(stop.wait(), name="stop-signal")}
+    waiting: set[asyncio.Task[Any]] = {asyncio.create_task(stop.wait(), name="stop-signal")}
     bot_task: asyncio.Task[None] | None = None
     if bot is not None and settings.discord_token is not None:
         bot_task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()),
@@ -148,10 +158,10 @@ async def _run_apikey(settings: Settings, args: argparse.Namespace) -> int:
     database = Database(settings.database_url)
     try:
         if args.action == "create":
-            expires = api_keys.parse_duration(args.expires) if args.expires else None
+            lifetime = api_keys.parse_duration(args.expires) if args.expires else None
             created = await api_keys.create_key(
                 database, name=args.name, scopes=api_keys.parse_scopes(args.scopes),
-                expires_in=expires)
+                expires_in=lifetime)
             print(created.plaintext)
             print(f"prefix {created.prefix}, scopes {','.join(created.scopes)}, expires "
                   f"{created.expires_at.isoformat() if created.expires_at else 'never'}",

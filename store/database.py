@@ -24,7 +24,7 @@ def ensure_sqlite_directory(url: str) -> None:
     """Create the folder of a file-backed SQLite database (`./data` by default)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -75,9 +75,9 @@ class Database:
         async with self.sessionmaker() as session, session.begin():
             yield session
 
-    async def ping(self, timeout: float = 2.0) -> None:
-        """Raise if the database does not answer `SELECT 1` within `timeout` seconds."""
-        async with asyncio.timeout(timeout), self.engine.connect() as connection:
+    async def ping(self, limit_seconds: float = 2.0) -> None:
+        """Raise if the database does not answer `SELECT 1` within `limit_seconds`."""
+        async with asyncio.timeout(limit_seconds), self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -134,3 +134,14 @@ def test_security_header_override_and_blank_disables(monkeypatch: pytest.MonkeyP
     assert headers["X-Frame-Options"] == "SAMEORIGIN"
     assert "Referrer-Policy" not in headers
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_env_example_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from utils.config import Settings
+
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    documented = {line.lstrip("# ").split("=", 1)[0] for line in example.splitlines()
+                  if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()}
+    assert {name.upper() for name in Settings.model_fields} == documented

@@ -264,7 +264,7 @@ def _describe(error: Mapping[str, Any]) -> str:
 def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
     """Read, validate and cross-check settings; raise ConfigError listing every problem."""
     try:
-        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         raise ConfigError([_describe(error) for error in exc.errors()]) from None
     problems = settings.problems()

@@ -8,10 +8,12 @@ exception text or internal name reaches a client.
 from __future__ import annotations
 
 import asyncio
+import json
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from utils.logging import get_logger
 from utils.request_id import request_id_of
@@ -55,9 +57,9 @@ _PASSTHROUGH_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
     except APIError as exc:
         return error_response(request, exc.status, exc.detail, headers=dict(exc.headers),
                               **exc.extra)
@@ -66,6 +68,9 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
             raise
         kept = {name: exc.headers[name] for name in _PASSTHROUGH_HEADERS if name in exc.headers}
         return error_response(request, exc.status, headers=kept)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        # From `await request.json()`: the client sent a body that is not JSON (or not UTF-8).
+        return error_response(request, 400, "request body is not valid JSON")
     except asyncio.CancelledError:
         raise
     except Exception:

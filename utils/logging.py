@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping
+from contextvars import Token
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -88,10 +89,10 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return logger
 
 
-def bind_request_id(request_id: str) -> MutableMapping[str, Any]:
+def bind_request_id(request_id: str) -> Mapping[str, Token[Any]]:
     """Bind the request ID to every record logged in this context; returns reset tokens."""
     return structlog.contextvars.bind_contextvars(request_id=request_id)
 
 
-def reset_request_id(tokens: MutableMapping[str, Any]) -> None:
+def reset_request_id(tokens: Mapping[str, Token[Any]]) -> None:
     structlog.contextvars.reset_contextvars(**tokens)

@@ -7,11 +7,12 @@ import uuid
 from contextvars import ContextVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from utils.logging import bind_request_id, reset_request_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
-REQUEST_ID_KEY = "request_id"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
@@ -27,20 +28,21 @@ def accept_or_make_request_id(inbound: str | None) -> str:
 def request_id_of(request: web.Request) -> str:
     """The request's ID (made on the spot if the middleware has not run, e.g. a 404 early)."""
     request_id = request.get(REQUEST_ID_KEY)
-    if not isinstance(request_id, str):
+    if request_id is None:
         request_id = accept_or_make_request_id(request.headers.get(REQUEST_ID_HEADER))
         request[REQUEST_ID_KEY] = request_id
     return request_id
 
 
 @web.middleware
-async def request_id_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost middleware: set the ID before anything can log or fail."""
     request_id = request_id_of(request)
     context_token = current_request_id.set(request_id)
     log_tokens = bind_request_id(request_id)
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     finally:
         reset_request_id(log_tokens)
         current_request_id.reset(context_token)
