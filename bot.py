@@ -56,6 +56,19 @@ class CommunityBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.database = database
+        self._gateway_started = False
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        self._gateway_started = True
+        await super().connect(reconnect=reconnect)
+
+    async def close(self) -> None:
+        if not self._gateway_started:
+            # AutoShardedClient.close() needs the event queue that connect() creates; before
+            # that (offline in tests, or a failed login) only the HTTP session is open.
+            await self.http.close()
+            return
+        await super().close()
 
     async def setup_hook(self) -> None:
         # Commands are synced only on demand by an owner (`/sync`), never at startup.
