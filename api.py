@@ -7,35 +7,38 @@ included, can log and answer with it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
 
+import redis.asyncio as redis_asyncio
 from aiohttp import web
 
+import webhooks
 from store.database import Database
+from utils.app_keys import (
+    DATABASE,
+    GATEWAY,
+    METRICS,
+    PREMIUM,
+    REDIS,
+    SETTINGS,
+    GatewayStatus,
+)
 from utils.config import Settings
 from utils.errors import error_middleware, error_response
 from utils.logging import get_logger
+from utils.metrics import Metrics
+from utils.premium_cache import PremiumCache, PremiumInvalidator
 from utils.request_id import request_id_middleware
 from utils.security_headers import response_headers_hook
+from webhooks.common import webhook_handler
+
+__all__ = ["DATABASE", "GATEWAY", "SETTINGS", "create_app"]
 
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 READINESS_TIMEOUT_SECONDS = 2.0
-
-
-class GatewayStatus(Protocol):
-    """What readiness needs to know of the Discord client (a `discord.Client` fits)."""
-
-    def is_ready(self) -> bool: ...
-
-    def is_closed(self) -> bool: ...
-
-
-SETTINGS = web.AppKey("settings", Settings)
-DATABASE = web.AppKey("database", Database)
-GATEWAY: web.AppKey[GatewayStatus | None] = web.AppKey("gateway")
 
 routes = web.RouteTableDef()
 
@@ -74,31 +77,61 @@ def create_app(
     *,
     database: Database | None = None,
     gateway: GatewayStatus | None = None,
+    premium_cache: PremiumCache | None = None,
 ) -> web.Application:
-    """Build the application. A database passed in stays open; one made here closes with it."""
+    """Build the application. Resources passed in stay open; ones made here close with it."""
     app = web.Application(
         middlewares=[request_id_middleware, error_middleware],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app[GATEWAY] = gateway
+    app[METRICS] = Metrics()
     app.on_response_prepare.append(response_headers_hook(settings.security_headers()))
 
     if database is not None:
         app[DATABASE] = database
     else:
         app.cleanup_ctx.append(_own_database(settings))
+    app.cleanup_ctx.append(_shared_state(settings, premium_cache or PremiumCache()))
 
     app.router.add_routes(routes)
+    for spec in webhooks.WEBHOOKS:
+        app.router.add_post(spec.path, webhook_handler(spec), name=spec.name)
     return app
 
 
-def _own_database(
-    settings: Settings,
-) -> Callable[[web.Application], AsyncIterator[None]]:
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def _own_database(settings: Settings) -> CleanupContext:
     async def database_context(app: web.Application) -> AsyncIterator[None]:
         app[DATABASE] = Database(settings.database_url)
         yield
         await app[DATABASE].dispose()
 
     return database_context
+
+
+def _shared_state(settings: Settings, premium_cache: PremiumCache) -> CleanupContext:
+    """Redis (when configured) and the premium-cache invalidation listener built on it."""
+
+    async def shared_state_context(app: web.Application) -> AsyncIterator[None]:
+        redis = None
+        if settings.redis_url is not None:
+            redis = redis_asyncio.Redis.from_url(settings.redis_url.get_secret_value(),
+                                                 socket_timeout=2, socket_connect_timeout=2)
+        app[REDIS] = redis
+        app[PREMIUM] = PremiumInvalidator(premium_cache, redis)
+        try:
+            await app[PREMIUM].start()
+        except (OSError, redis_asyncio.RedisError) as exc:
+            log.warning("premium invalidations from other replicas are off",
+                        error_type=type(exc).__name__)
+        yield
+        await app[PREMIUM].stop()
+        if redis is not None:
+            with contextlib.suppress(Exception):
+                await redis.aclose()
+
+    return shared_state_context

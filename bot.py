@@ -21,9 +21,10 @@ from aiohttp import web
 from discord.ext import commands
 
 import api
+import webhooks
 from store import api_keys, migrate
 from store.database import Database, ensure_sqlite_directory
-from utils.config import ConfigError, Settings, load_settings
+from utils.config import WEBHOOK_SECRET_VARIABLES, ConfigError, Settings, load_settings
 from utils.logging import configure_logging, get_logger
 
 log = get_logger("bot")
@@ -82,6 +83,17 @@ def create_bot(settings: Settings, *, database: Database) -> CommunityBot:
         # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
         discord.http.Route.BASE = settings.discord_api_base
     return CommunityBot(settings, database)
+
+
+def check_webhook_secrets(settings: Settings) -> None:
+    """Raise ConfigError when a configured webhook secret cannot be used."""
+    problems = webhooks.secret_problems({
+        name: getattr(settings, name.lower()).get_secret_value()
+        if getattr(settings, name.lower()) is not None else None
+        for name in WEBHOOK_SECRET_VARIABLES
+    })
+    if problems:
+        raise ConfigError(problems)
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -225,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     try:
         settings = load_settings()
+        check_webhook_secrets(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG_ERROR

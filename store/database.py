@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -52,6 +52,14 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     # A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
     options.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
     return create_async_engine(url, **options)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when `error` means "the database cannot be reached now" (retry later, 503)."""
+    if isinstance(error, OSError | TimeoutError | exc.TimeoutError | exc.OperationalError
+                  | exc.InterfaceError):
+        return True
+    return isinstance(error, exc.DBAPIError) and error.connection_invalidated
 
 
 class Database:

@@ -167,6 +167,15 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
 
+class AppState(Base):
+    """Small values this installation keeps for itself, such as the audit-hash salt."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))
+
+
 class ApiKey(Base):
     """A scoped API key. Only the SHA-256 of the secret is stored, never the secret."""
 

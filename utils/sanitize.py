@@ -109,3 +109,87 @@ def safe_log_block(text: str, limit: int = LOG_MESSAGE_LIMIT * 4) -> str:
     """Like `safe_log_message` but keeps newlines: for tracebacks, which span lines."""
     text = mask_secrets(str(text)[: limit * 2 + 1024])
     return truncate(_UNSAFE_EXCEPT_NEWLINE_RE.sub(_escape_char, text), limit)
+
+
+# --- Embeds ---------------------------------------------------------------------------------
+
+# Discord's embed limits (characters).
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FIELD_NAME_LIMIT = 256
+EMBED_FIELD_VALUE_LIMIT = 1024
+EMBED_FOOTER_LIMIT = 2048
+EMBED_TOTAL_LIMIT = 6000
+
+_ZERO_WIDTH_SPACE = "\u200b"
+_ZERO_WIDTH_JOINER = "\u200d"  # kept: it joins emoji sequences
+# Characters a backslash escapes in Discord markdown; the first group is escaped anywhere, the
+# rest only where they start a line (headings, `-#` subtext, lists, quotes).
+_INLINE_MARKDOWN = frozenset("\\*_~|`[]")
+_ESCAPABLE = _INLINE_MARKDOWN | frozenset("#->+.()")
+_LINE_START_MARKDOWN = re.compile(r"(?m)^([ \t]*+)(?:([#>+-])|(\d++)\.)")
+
+_EMBED_DROP_RE = re.compile(
+    "["
+    + re.escape("".join(c for c in _UNSAFE_LOG_CHARS if c not in "\n\t" + _ZERO_WIDTH_JOINER))
+    + "]"
+)
+_LINE_BREAKS_RE = re.compile("\r\n?|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_GAP = r"[\s\u200d]*+"
+_DANGEROUS_SCHEME_RE = re.compile(
+    r"(?i)\b(?:"
+    + "|".join(_GAP.join(word) for word in ("javascript", "vbscript", "data", "file", "blob"))
+    + r")" + _GAP + r":\S*+"
+)
+LINK_REMOVED = "[link removed]"
+
+
+# An escape already in place (backslash + escapable) is one token and kept as it is, which makes
+# escaping idempotent; a lone markdown character gets its backslash.
+_MARKDOWN_TOKEN_RE = re.compile(
+    "\\\\[" + re.escape("".join(sorted(_ESCAPABLE))) + "]|["
+    + re.escape("".join(sorted(_INLINE_MARKDOWN - {"\\"}))) + "]"
+)
+
+
+def _escape_token(match: re.Match[str]) -> str:
+    token = match.group()
+    return token if len(token) == 2 else "\\" + token
+
+
+def _escape_markdown(text: str) -> str:
+    """Backslash-escape markdown; an escape already in place is kept, so this is idempotent."""
+    return _LINE_START_MARKDOWN.sub(_escape_line_start, _MARKDOWN_TOKEN_RE.sub(_escape_token, text))
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, symbol, number = match.groups()
+    return f"{indent}\\{symbol}" if symbol else f"{indent}{number}\\."
+
+
+def _truncate_embed(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    # Never end on half an escape: an odd run of trailing backslashes would escape the "…".
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    if trailing % 2:
+        cut = cut[:-1]
+    return cut + "…"
+
+
+def safe_embed_text(text: str, limit: int = EMBED_DESCRIPTION_LIMIT) -> str:
+    """Make user text safe to show in an embed: nothing pings, nothing renders as markup.
+
+    Control and format characters go (newlines stay), dangerous link schemes are replaced,
+    every `@` is followed by a zero-width space (so `@everyone`, `@here` and `<@id>` never
+    mention, nested forms included), `</` cannot form a command mention, markdown is escaped,
+    and the result fits `limit` without a dangling escape. Applying it twice changes nothing.
+    """
+    text = _LINE_BREAKS_RE.sub("\n", str(text)[: limit * 8 + 1024])
+    text = _EMBED_DROP_RE.sub("", text)
+    text = _DANGEROUS_SCHEME_RE.sub(LINK_REMOVED, text)
+    for opener in ("</", "<#"):  # command and channel mentions
+        text = text.replace(opener, opener[0] + _ZERO_WIDTH_SPACE + opener[1])
+    text = text.replace("@", "@" + _ZERO_WIDTH_SPACE)
+    return _truncate_embed(_escape_markdown(text), limit)

@@ -1,0 +1,60 @@
+"""The audit log: what happened, when, in which guild, by whom (as a salted hash only).
+
+An actor is stored as HMAC-SHA256(salt, id): the same person gives the same hash, so events can
+be correlated, but the id cannot be read back, and erasing a user never has to rewrite this
+append-only table. The salt is random per installation and kept in `app_state`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import AppState, AuditLog
+from utils.request_id import current_request_id
+
+SALT_KEY = "audit_actor_salt"
+_salt_cache: dict[str, bytes] = {}
+
+
+async def actor_salt(session: AsyncSession) -> bytes:
+    """This installation's salt, created on first use (safe when replicas race to create it)."""
+    bind = session.get_bind()
+    cache_key = str(bind.engine.url)
+    if cache_key in _salt_cache:
+        return _salt_cache[cache_key]
+    value = await session.scalar(select(AppState.value).where(AppState.key == SALT_KEY))
+    if value is None:
+        try:
+            async with session.begin_nested():
+                session.add(AppState(key=SALT_KEY, value=secrets.token_hex(32)))
+        except IntegrityError:
+            pass  # another process created it first
+        value = await session.scalar(select(AppState.value).where(AppState.key == SALT_KEY))
+    assert value is not None
+    _salt_cache[cache_key] = bytes.fromhex(value)
+    return _salt_cache[cache_key]
+
+
+def hash_actor(salt: bytes, actor_id: str | int) -> str:
+    return hmac.new(salt, str(actor_id).encode(), hashlib.sha256).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    event: str,
+    *,
+    guild_id: int | None = None,
+    actor_id: str | int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one event in the caller's transaction. `details` must hold no personal data."""
+    actor_hash = hash_actor(await actor_salt(session), actor_id) if actor_id is not None else None
+    session.add(AuditLog(event=event, guild_id=guild_id, actor_hash=actor_hash,
+                         request_id=current_request_id.get(), details=details or {}))

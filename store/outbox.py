@@ -1,0 +1,95 @@
+"""The outbox: work that needs Discord, stored with the change that caused it.
+
+A webhook commits its effect and the outbox entry in one transaction; the bot drains the outbox
+while connected. Claiming is a compare-and-set on (status, next_attempt_at), so several workers
+(replicas) never take the same entry, and a worker that dies mid-send leaves a lease that
+expires and lets another retry it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.database import Database
+from store.models import OutboxMessage, utcnow
+
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_LEASE = timedelta(seconds=60)
+
+
+async def enqueue(session: AsyncSession, *, kind: str, target_id: int, payload: dict[str, Any],
+                  dedupe_key: str) -> bool:
+    """Add an entry in the caller's transaction; False when `dedupe_key` is already queued."""
+    try:
+        async with session.begin_nested():
+            session.add(OutboxMessage(kind=kind, target_id=target_id, payload=payload,
+                                      dedupe_key=dedupe_key))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def claim_due(database: Database, *, limit: int = 20, lease: timedelta = DEFAULT_LEASE,
+                    now: datetime | None = None) -> list[OutboxMessage]:
+    """Take up to `limit` due entries for this worker, each leased for `lease`."""
+    now = now or utcnow()
+    claimed: list[OutboxMessage] = []
+    async with database.transaction() as session:
+        due = (await session.execute(
+            select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.next_attempt_at)
+            .where(OutboxMessage.status.in_((PENDING, SENDING)),
+                   OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id).limit(limit))).all()
+    for entry_id, status, seen_at in due:
+        async with database.transaction() as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == entry_id, OutboxMessage.status == status,
+                       OutboxMessage.next_attempt_at == seen_at)
+                .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
+                        next_attempt_at=now + lease))
+            if getattr(result, "rowcount", 0) == 1:
+                entry = await session.get(OutboxMessage, entry_id)
+                if entry is not None:
+                    claimed.append(entry)
+    return claimed
+
+
+async def mark_sent(database: Database, entry_id: int) -> None:
+    async with database.transaction() as session:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == entry_id)
+                              .values(status=SENT, sent_at=utcnow(), last_error=None))
+
+
+def backoff(attempts: int) -> timedelta:
+    """2, 4, 8, ... seconds, at most 10 minutes."""
+    return timedelta(seconds=min(2 ** attempts, 600))
+
+
+async def mark_failed(database: Database, entry: OutboxMessage, error: str, *,
+                      permanent: bool = False,
+                      max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str:
+    """Schedule a retry with backoff, or dead-letter the entry; returns the new status."""
+    status = DEAD if permanent or entry.attempts >= max_attempts else PENDING
+    async with database.transaction() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == entry.id)
+            .values(status=status, last_error=error[:500],
+                    next_attempt_at=utcnow() + backoff(entry.attempts)))
+    return status
+
+
+async def counts(database: Database) -> dict[str, int]:
+    """Entries per status (the outbox depth and dead letters, for observability)."""
+    async with database.session() as session:
+        rows = await session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    found = {status: 0 for status in (PENDING, SENDING, SENT, DEAD)}
+    found.update({status: int(count) for status, count in rows.all()})
+    return found
