@@ -38,6 +38,7 @@ __all__ = ["DATABASE", "GATEWAY", "SETTINGS", "create_app"]
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024
 READINESS_TIMEOUT_SECONDS = 2.0
 
 routes = web.RouteTableDef()
@@ -83,6 +84,9 @@ def create_app(
     app = web.Application(
         middlewares=[request_id_middleware, error_middleware],
         client_max_size=MAX_BODY_BYTES,
+        # Headers up to 16 KiB reach our handlers, which refuse oversized ones with the JSON
+        # error shape; beyond that aiohttp's parser answers a plain-text 400 itself.
+        handler_args={"max_field_size": MAX_HEADER_BYTES, "max_line_size": MAX_HEADER_BYTES},
     )
     app[SETTINGS] = settings
     app[GATEWAY] = gateway
@@ -93,7 +97,9 @@ def create_app(
         app[DATABASE] = database
     else:
         app.cleanup_ctx.append(_own_database(settings))
-    app.cleanup_ctx.append(_shared_state(settings, premium_cache or PremiumCache()))
+    if premium_cache is None:
+        premium_cache = PremiumCache()
+    app.cleanup_ctx.append(_shared_state(settings, premium_cache))
 
     app.router.add_routes(routes)
     for spec in webhooks.WEBHOOKS:

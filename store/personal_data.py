@@ -80,14 +80,13 @@ async def resolve_identity(session: AsyncSession, *, user_id: str | None = None,
 
 async def erase(session: AsyncSession, identity: Identity) -> dict[str, int]:
     """Delete every personal row of `identity`; returns rows deleted per table. Idempotent."""
-    counts: dict[str, int] = {}
+    counts = {table.model.__tablename__: 0 for table in PERSONAL_TABLES}
     for table in PERSONAL_TABLES:
         condition = table.condition(identity)
         if condition is None:
             continue
         result = await session.execute(delete(table.model).where(condition))
-        name = table.model.__tablename__
-        counts[name] = counts.get(name, 0) + int(getattr(result, "rowcount", 0) or 0)
+        counts[table.model.__tablename__] += int(getattr(result, "rowcount", 0) or 0)
     return counts
 
 
