@@ -13,8 +13,14 @@ from sqlalchemy import select
 import api
 from store.database import Database
 from store.models import AuditLog, DiscordLink, GuildConfig, OutboxMessage, Reflection, User
-from tests.webhook_support import PATHS, SECRETS, auth_event, encode, settings_overrides, \
-    standard_headers
+from tests.webhook_support import (
+    PATHS,
+    SECRETS,
+    auth_event,
+    encode,
+    settings_overrides,
+    standard_headers,
+)
 from utils.config import Settings
 from utils.premium_cache import PremiumCache
 
@@ -70,7 +76,7 @@ async def test_auth_update_moves_a_discord_account_to_its_newest_owner(
 
 
 async def test_auth_user_without_discord_gets_no_link(post: Post, database: Database) -> None:
-    status, body = await post("supabase-auth", auth_event())
+    _status, body = await post("supabase-auth", auth_event())
     assert body["linked"] is False
     assert await rows(database, DiscordLink) == []
 
@@ -127,7 +133,7 @@ async def test_reflection_upsert_update_and_revoke(post: Post, database: Databas
     await post("reflections", {**change, "text": "v2"})
     (row,) = await rows(database, Reflection)
     assert (row.text, row.revoked_at) == ("v2", None)
-    status, body = await post("reflections", {**change, "action": "revoke", "text": None})
+    _status, body = await post("reflections", {**change, "action": "revoke", "text": None})
     assert body == {"status": "processed", "action": "revoked", "found": True}
     (row,) = await rows(database, Reflection)
     assert row.text == ""
@@ -137,7 +143,7 @@ async def test_reflection_upsert_update_and_revoke(post: Post, database: Databas
 async def test_reflection_of_another_user_is_409(post: Post, database: Database) -> None:
     await post("reflections", {"action": "upsert", "reflection_id": "r1", "user_id": "a",
                                "text": "x"})
-    status, body = await post("reflections", {"action": "upsert", "reflection_id": "r1",
+    status, _body = await post("reflections", {"action": "upsert", "reflection_id": "r1",
                                               "user_id": "b", "text": "steal"})
     assert status == 409
     (row,) = await rows(database, Reflection)
@@ -159,7 +165,7 @@ async def test_founder_message_is_queued_sanitized(post: Post, database: Databas
 
 async def test_founder_message_to_unlinked_user_is_409_and_queues_nothing(
         post: Post, database: Database) -> None:
-    status, body = await post("founder", {"user_id": "nobody", "message": "hi"})
+    status, _body = await post("founder", {"user_id": "nobody", "message": "hi"})
     assert status == 409
     assert await rows(database, OutboxMessage) == []
 

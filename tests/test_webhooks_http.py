@@ -40,7 +40,8 @@ async def client(aiohttp_client: Callable[..., Any], make_settings: Callable[...
     return await aiohttp_client(api.create_app(settings, database=database))  # type: ignore[no-any-return]
 
 
-def signed(body: bytes = VALID_BODY, **header_overrides: str | None) -> tuple[bytes, dict[str, str]]:
+def signed(body: bytes = VALID_BODY,
+           **header_overrides: str | None) -> tuple[bytes, dict[str, str]]:
     headers = standard_headers(SECRET, body)
     for name, value in header_overrides.items():
         name = name.replace("_", "-")

@@ -1,0 +1,83 @@
+"""Drains the outbox while the bot is connected: send, then mark sent; retry with backoff;
+dead-letter what can never succeed (DMs closed, channel gone) or fails too often."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from store import outbox
+from store.database import Database
+from store.models import OutboxMessage
+from utils.logging import get_logger
+from utils.sanitize import safe_log_message
+
+log = get_logger(__name__)
+
+Sender = Callable[[OutboxMessage], Awaitable[None]]
+
+
+class PermanentDeliveryError(Exception):
+    """Retrying cannot help (the user blocks DMs, the channel no longer exists)."""
+
+
+class OutboxWorker:
+    def __init__(self, database: Database, send: Sender, *,
+                 is_connected: Callable[[], bool] = lambda: True,
+                 poll_seconds: float = 2.0,
+                 max_attempts: int = outbox.DEFAULT_MAX_ATTEMPTS) -> None:
+        self._database = database
+        self._send = send
+        self._is_connected = is_connected
+        self._poll_seconds = poll_seconds
+        self._max_attempts = max_attempts
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many entries were sent."""
+        if not self._is_connected():
+            return 0
+        sent = 0
+        for entry in await outbox.claim_due(self._database):
+            try:
+                await self._send(entry)
+            except PermanentDeliveryError as exc:
+                await outbox.mark_failed(self._database, entry, str(exc), permanent=True)
+                log.warning("outbox entry dead-lettered", entry_id=entry.id, kind=entry.kind,
+                            reason=safe_log_message(str(exc), 200))
+            except Exception as exc:
+                status = await outbox.mark_failed(self._database, entry, type(exc).__name__,
+                                                  max_attempts=self._max_attempts)
+                log.warning("outbox delivery failed", entry_id=entry.id, kind=entry.kind,
+                            attempts=entry.attempts, now=status, error_type=type(exc).__name__)
+            else:
+                await outbox.mark_sent(self._database, entry.id)
+                sent += 1
+        return sent
+
+    def wake(self) -> None:
+        """Deliver soon (a webhook just queued something, or the gateway came back)."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the database may be away; try again next round
+                log.warning("outbox round failed", error_type=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
