@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,9 @@ import webhooks
 from store import api_keys, migrate
 from store.database import Database, ensure_sqlite_directory
 from utils.config import WEBHOOK_SECRET_VARIABLES, ConfigError, Settings, load_settings
+from utils.discord_delivery import deliver
 from utils.logging import configure_logging, get_logger
+from utils.outbox_worker import OutboxWorker
 
 log = get_logger("bot")
 
@@ -58,12 +61,15 @@ class CommunityBot(commands.AutoShardedBot):
         self.settings = settings
         self.database = database
         self._gateway_started = False
+        self.outbox = OutboxWorker(database, functools.partial(deliver, self),
+                                   is_connected=self.is_ready)
 
     async def connect(self, *, reconnect: bool = True) -> None:
         self._gateway_started = True
         await super().connect(reconnect=reconnect)
 
     async def close(self) -> None:
+        await self.outbox.stop()
         if not self._gateway_started:
             # AutoShardedClient.close() needs the event queue that connect() creates; before
             # that (offline in tests, or a failed login) only the HTTP session is open.
@@ -75,6 +81,11 @@ class CommunityBot(commands.AutoShardedBot):
         # Commands are synced only on demand by an owner (`/sync`), never at startup.
         for extension in COGS:
             await self.load_extension(extension)
+        self.outbox.start()
+
+    async def on_ready(self) -> None:
+        log.info("discord gateway ready", guilds=len(self.guilds))
+        self.outbox.wake()  # deliver what queued up while we were away
 
 
 def create_bot(settings: Settings, *, database: Database) -> CommunityBot:
