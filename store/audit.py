@@ -12,11 +12,11 @@ import hmac
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import AppState, AuditLog
+from store.models import AppState, AuditLog, utcnow
 from utils.request_id import current_request_id
 
 SALT_KEY = "audit_actor_salt"
@@ -56,5 +56,7 @@ async def record(
 ) -> None:
     """Append one event in the caller's transaction. `details` must hold no personal data."""
     actor_hash = hash_actor(await actor_salt(session), actor_id) if actor_id is not None else None
-    session.add(AuditLog(event=event, guild_id=guild_id, actor_hash=actor_hash,
-                         request_id=current_request_id.get(), details=details or {}))
+    # A Core insert: no ORM identity tracking for rows that are never read back here.
+    await session.execute(insert(AuditLog).values(
+        event=event, guild_id=guild_id, actor_hash=actor_hash, created_at=utcnow(),
+        request_id=current_request_id.get(), details=details or {}))

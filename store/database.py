@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -60,6 +61,13 @@ def is_unavailable(error: BaseException) -> bool:
                   | exc.InterfaceError):
         return True
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+def insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the session's backend (PostgreSQL or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()
 
 
 class Database:

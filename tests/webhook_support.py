@@ -76,7 +76,7 @@ async def row_counts(database: Database, *, skip: frozenset[str] = frozenset()) 
 
 def auth_event(kind: str = "INSERT", *, user_id: str = "user-1", discord_id: str | None = None,
                email: str = "a@example.com") -> dict[str, Any]:
-    record = {"id": user_id, "email": email,
+    record: dict[str, Any] = {"id": user_id, "email": email,
               "raw_user_meta_data": {"full_name": "Ada"}, "raw_app_meta_data": {}}
     if discord_id is not None:
         record["raw_user_meta_data"]["provider_id"] = discord_id

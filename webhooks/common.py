@@ -26,12 +26,11 @@ from typing import Annotated, Any
 import redis.asyncio as redis_asyncio
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
-from store.database import is_unavailable
-from store.models import WebhookDelivery
+from store.database import insert_ignoring_conflicts, is_unavailable
+from store.models import WebhookDelivery, utcnow
 from utils.app_keys import DATABASE, METRICS, REDIS, SETTINGS
 from utils.config import Settings
 from utils.errors import error_response
@@ -298,11 +297,14 @@ async def _record_and_apply(app: web.Application, spec: WebhookSpec, verified: V
     audit_details = {"webhook": spec.name, "delivery_id": verified.delivery_id,
                      "scheme": verified.scheme}
     async with app[DATABASE].transaction() as session:
-        try:
-            async with session.begin_nested():
-                session.add(WebhookDelivery(webhook=spec.name, delivery_id=verified.delivery_id,
-                                            status="processed", body_sha256=body_hash(body)))
-        except IntegrityError:
+        # INSERT .. ON CONFLICT DO NOTHING: the unique key is the replay guard, and a concurrent
+        # twin waits for this transaction and then finds the row, on both backends.
+        inserted = await session.scalar(
+            insert_ignoring_conflicts(session, WebhookDelivery)
+            .values(webhook=spec.name, delivery_id=verified.delivery_id, status="processed",
+                    body_sha256=body_hash(body), received_at=utcnow())
+            .returning(WebhookDelivery.id))
+        if inserted is None:
             await audit.record(session, "webhook.duplicate", details=audit_details)
             return {"status": "duplicate"}
         result = await spec.apply(session, payload, WebhookContext(app, verified.delivery_id))
