@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import discord
+import yarl
 from aiohttp import web
 from discord.ext import commands
 
@@ -93,7 +94,24 @@ def create_bot(settings: Settings, *, database: Database) -> CommunityBot:
     if settings.discord_api_base:
         # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
         discord.http.Route.BASE = settings.discord_api_base
-    return CommunityBot(settings, database)
+    bot = CommunityBot(settings, database)
+    if settings.discord_gateway_url:
+        _use_gateway(bot, settings.discord_gateway_url)
+    return bot
+
+
+def _use_gateway(bot: CommunityBot, url: str) -> None:
+    """Open the gateway at `url` (a gateway proxy) instead of where Discord says."""
+    gateway = yarl.URL(url)
+    # With SHARD_COUNT set discord.py skips GET /gateway/bot and uses this default.
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
+    ask_discord = bot.http.get_bot_gateway
+
+    async def get_bot_gateway() -> tuple[int, str, Any]:
+        shards, _, limits = await ask_discord()
+        return shards, str(gateway), limits
+
+    bot.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
 
 
 def check_webhook_secrets(settings: Settings) -> None:

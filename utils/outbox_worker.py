@@ -34,6 +34,7 @@ class OutboxWorker:
         self._max_attempts = max_attempts
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many entries were sent."""
@@ -62,7 +63,7 @@ class OutboxWorker:
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
             except Exception as exc:  # the database may be away; try again next round
@@ -75,9 +76,17 @@ class OutboxWorker:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="outbox-worker")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Let a round in progress finish (a sent message gets marked sent), then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
+        self._stopping = False
