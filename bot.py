@@ -26,14 +26,17 @@ import api
 import webhooks
 from store import api_keys, migrate
 from store.database import Database, ensure_sqlite_directory
+from utils.command_errors import on_app_command_error, on_prefix_command_error
 from utils.config import WEBHOOK_SECRET_VARIABLES, ConfigError, Settings, load_settings
 from utils.discord_delivery import deliver
 from utils.logging import configure_logging, get_logger
 from utils.outbox_worker import OutboxWorker
+from utils.premium_cache import PremiumCache
 
 log = get_logger("bot")
 
-COGS: tuple[str, ...] = ("cogs.general",)
+COGS: tuple[str, ...] = ("cogs.general", "cogs.knowledge", "cogs.account", "cogs.admin",
+                         "cogs.owner")
 SHUTDOWN_GRACE_SECONDS = 6.0
 EXIT_CONFIG_ERROR = 2
 
@@ -51,7 +54,8 @@ def _shard_options(settings: Settings) -> dict[str, Any]:
 class CommunityBot(commands.AutoShardedBot):
     """The bot, with the settings and database it was built with."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database,
+                 premium_cache: PremiumCache | None = None) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -61,7 +65,9 @@ class CommunityBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.database = database
+        self.premium_cache = premium_cache if premium_cache is not None else PremiumCache()
         self._gateway_started = False
+        self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
         self.outbox = OutboxWorker(database, functools.partial(deliver, self),
                                    is_connected=self.is_ready)
 
@@ -84,17 +90,22 @@ class CommunityBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         self.outbox.start()
 
+    async def on_command_error(self, context: commands.Context[Any],
+                               error: commands.CommandError) -> None:
+        await on_prefix_command_error(context, error)
+
     async def on_ready(self) -> None:
         log.info("discord gateway ready", guilds=len(self.guilds))
         self.outbox.wake()  # deliver what queued up while we were away
 
 
-def create_bot(settings: Settings, *, database: Database) -> CommunityBot:
+def create_bot(settings: Settings, *, database: Database,
+               premium_cache: PremiumCache | None = None) -> CommunityBot:
     """Build the bot without connecting, so tests can drive the same object production runs."""
     if settings.discord_api_base:
         # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
         discord.http.Route.BASE = settings.discord_api_base
-    bot = CommunityBot(settings, database)
+    bot = CommunityBot(settings, database, premium_cache)
     if settings.discord_gateway_url:
         _use_gateway(bot, settings.discord_gateway_url)
     return bot
@@ -141,14 +152,16 @@ async def serve(settings: Settings) -> int:
         return 1
 
     database = Database(settings.database_url)
-    bot = create_bot(settings, database=database) if settings.discord_token else None
+    premium_cache = PremiumCache()  # one cache: the webhook invalidates what /premium reads
+    bot = create_bot(settings, database=database, premium_cache=premium_cache) \
+        if settings.discord_token else None
     if bot is None:
         log.warning("DISCORD_TOKEN is not set: the Discord bot stays off; the API still serves")
     if not settings.auth_configured:
         log.warning("NO AUTHENTICATION: neither API_KEY nor SUPABASE_URL is set; the control "
                     "API is open to anyone who can reach it. Development only.")
 
-    app = api.create_app(settings, database=database, gateway=bot)
+    app = api.create_app(settings, database=database, gateway=bot, premium_cache=premium_cache)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     await runner.setup()
     try:

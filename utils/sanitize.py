@@ -193,3 +193,10 @@ def safe_embed_text(text: str, limit: int = EMBED_DESCRIPTION_LIMIT) -> str:
         text = text.replace(opener, opener[0] + _ZERO_WIDTH_SPACE + opener[1])
     text = text.replace("@", "@" + _ZERO_WIDTH_SPACE)
     return _truncate_embed(_escape_markdown(text), limit)
+
+
+def safe_code_block(text: str, limit: int = 1900) -> str:
+    """Tool output (Alembic, logs) for a Discord code block: controls and secrets removed,
+    fences broken, cut to fit one message."""
+    cleaned = safe_log_block(text, limit * 2).replace("```", "`\u200b``")
+    return "```\n" + _truncate_embed(cleaned, limit - 8) + "\n```"

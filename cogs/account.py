@@ -1,0 +1,98 @@
+"""A member's own account: `/premium`, `/reflections`, `/delete_my_data`, `/export_my_data`."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from store import accounts, personal_data
+from utils.confirm import ConfirmView
+from utils.sanitize import EMBED_FIELD_VALUE_LIMIT, safe_embed_text
+from utils.validators import for_everyone
+
+if TYPE_CHECKING:
+    from bot import CommunityBot
+
+NONE = discord.AllowedMentions.none()
+
+
+def per_user(interaction: discord.Interaction[Any]) -> int:
+    return interaction.user.id
+
+
+class Account(commands.Cog):
+    def __init__(self, bot: CommunityBot) -> None:
+        self.bot = bot
+
+    @for_everyone()
+    @app_commands.command(name="premium", description="Show your premium status")
+    async def premium(self, interaction: discord.Interaction[Any]) -> None:
+        status = await accounts.premium_status(self.bot.database, self.bot.premium_cache,
+                                               interaction.user.id)
+        if not status.linked:
+            text = "Your Discord account is not linked to an account on our app yet."
+        else:
+            text = "You have premium. Thank you!" if status.premium else \
+                "You don't have premium."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @for_everyone()
+    @app_commands.command(name="reflections", description="Show the reflections you shared")
+    async def reflections(self, interaction: discord.Interaction[Any]) -> None:
+        texts = await accounts.shared_reflections(self.bot.database, interaction.user.id)
+        if not texts:
+            await interaction.response.send_message("You have no shared reflections.",
+                                                    ephemeral=True)
+            return
+        embed = discord.Embed(title="Your shared reflections")
+        for index, text in enumerate(texts, 1):
+            embed.add_field(name=f"#{index}", inline=False,
+                            value=safe_embed_text(text, EMBED_FIELD_VALUE_LIMIT) or "(empty)")
+        await interaction.response.send_message(embed=embed, ephemeral=True,
+                                                allowed_mentions=NONE)
+
+    @for_everyone()
+    @app_commands.checks.cooldown(1, 60.0, key=per_user)
+    @app_commands.command(name="delete_my_data", description="Erase everything we hold on you")
+    async def delete_my_data(self, interaction: discord.Interaction[Any]) -> None:
+        view = ConfirmView(interaction.user.id)
+        await interaction.response.send_message(
+            "This erases your linked account, reflections and pending messages. It cannot be "
+            "undone. Continue?", view=view, ephemeral=True)
+        await view.wait()
+        if not view.confirmed or view.answer is None:
+            await interaction.edit_original_response(content="Nothing was deleted.", view=None)
+            return
+        async with self.bot.database.transaction() as session:
+            identity = await personal_data.resolve_identity(
+                session, discord_user_id=interaction.user.id)
+            counts = await personal_data.erase_and_audit(session, identity,
+                                                         source="discord-command")
+        for user_id in identity.user_ids:
+            self.bot.premium_cache.invalidate(user_id)
+        await view.answer.response.edit_message(
+            content=f"Done. Rows erased: {sum(counts.values())}.", view=None)
+
+    @for_everyone()
+    @app_commands.checks.cooldown(1, 60.0, key=per_user)
+    @app_commands.command(name="export_my_data", description="Get a copy of your data")
+    async def export_my_data(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.session() as session:
+            identity = await personal_data.resolve_identity(
+                session, discord_user_id=interaction.user.id)
+            exported = await personal_data.export(session, identity)
+        data = json.dumps({"discord_user_id": interaction.user.id, "tables": exported},
+                          indent=2, default=str).encode()
+        await interaction.followup.send(
+            "Here is everything we hold on you.", ephemeral=True,
+            file=discord.File(io.BytesIO(data), filename="my-data.json"))
+
+
+async def setup(bot: CommunityBot) -> None:
+    await bot.add_cog(Account(bot))

@@ -1,0 +1,116 @@
+"""Owner-only commands (OWNER_IDS, never guild admins): migrations, sync, reload, Google."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from store import audit, migrate
+from utils.confirm import ConfirmView
+from utils.sanitize import safe_code_block
+from utils.validators import requires_owner
+
+if TYPE_CHECKING:
+    from bot import CommunityBot
+
+
+class Owner(commands.Cog):
+    migrate_group = app_commands.Group(name="migrate", description="Database migrations")
+    drive = app_commands.Group(name="drive", description="Google Drive knowledge base")
+    secrets = app_commands.Group(name="secrets", description="Google Secret Manager")
+
+    def __init__(self, bot: CommunityBot) -> None:
+        self.bot = bot
+
+    async def _audit(self, interaction: discord.Interaction[Any], event: str,
+                     **details: Any) -> None:
+        async with self.bot.database.transaction() as session:
+            await audit.record(session, event, guild_id=interaction.guild_id,
+                               actor_id=interaction.user.id, details=details)
+
+    @requires_owner()
+    @migrate_group.command(name="status", description="Current and head revisions")
+    async def migrate_status(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        current = await migrate.current_async(self.bot.settings.database_url)
+        await interaction.followup.send(
+            safe_code_block(f"current: {current}\nhead: {migrate.head_revision()}"),
+            ephemeral=True)
+
+    @requires_owner()
+    @migrate_group.command(name="upgrade", description="Upgrade the database to head")
+    async def migrate_upgrade(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        output = await migrate.upgrade_async(self.bot.settings.database_url)
+        await self._audit(interaction, "owner.migrate.upgrade")
+        await interaction.followup.send(safe_code_block(output), ephemeral=True)
+
+    @requires_owner()
+    @migrate_group.command(name="downgrade", description="Undo the latest migration")
+    async def migrate_downgrade(self, interaction: discord.Interaction[Any]) -> None:
+        view = ConfirmView(interaction.user.id)
+        await interaction.response.send_message(
+            "Downgrade the database by one revision? Data in dropped tables is lost.",
+            view=view, ephemeral=True)
+        await view.wait()
+        if not view.confirmed or view.answer is None:
+            await interaction.edit_original_response(
+                content="Downgrade cancelled." if view.confirmed is False
+                else "Downgrade expired: nothing was changed.", view=None)
+            return
+        await view.answer.response.edit_message(content="Downgrading…", view=None)
+        output = await migrate.downgrade_async(self.bot.settings.database_url, "-1")
+        await self._audit(interaction, "owner.migrate.downgrade")
+        await interaction.edit_original_response(content=safe_code_block(output))
+
+    @requires_owner()
+    @drive.command(name="sync", description="Sync the Drive folder into the knowledge base")
+    async def drive_sync(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message(
+            "Drive sync is not configured on this bot (no DRIVE_FOLDER_ID).", ephemeral=True)
+
+    @requires_owner()
+    @secrets.command(name="refresh", description="Reload secrets from Secret Manager")
+    async def secrets_refresh(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message(
+            "Secret Manager is not configured on this bot (no GOOGLE_PROJECT_ID).",
+            ephemeral=True)
+
+    @requires_owner()
+    @app_commands.command(name="reload", description="Reload one cog")
+    @app_commands.describe(cog="The cog to reload")
+    async def reload(self, interaction: discord.Interaction[Any], cog: str) -> None:
+        from bot import COGS
+
+        extension = f"cogs.{cog}"
+        if extension not in COGS:
+            await interaction.response.send_message(
+                f"Unknown cog. Choose one of: {', '.join(name[5:] for name in COGS)}.",
+                ephemeral=True)
+            return
+        await self.bot.reload_extension(extension)
+        await self._audit(interaction, "owner.reload", cog=cog)
+        await interaction.response.send_message(f"Reloaded `{cog}`.", ephemeral=True)
+
+    @reload.autocomplete("cog")
+    async def reload_choices(self, interaction: discord.Interaction[Any],
+                             current: str) -> list[app_commands.Choice[str]]:
+        from bot import COGS
+
+        names = [name[5:] for name in COGS if current.lower() in name]
+        return [app_commands.Choice(name=name, value=name) for name in names[:25]]
+
+    @requires_owner()
+    @app_commands.command(name="sync", description="Publish the slash commands to Discord")
+    async def sync(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        synced = await self.bot.tree.sync()
+        await self._audit(interaction, "owner.sync", commands=len(synced))
+        await interaction.followup.send(f"Synced {len(synced)} commands.", ephemeral=True)
+
+
+async def setup(bot: CommunityBot) -> None:
+    await bot.add_cog(Owner(bot))

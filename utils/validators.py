@@ -1,0 +1,93 @@
+"""Who may run what: `requires_owner()` and `validate_admin()` as app-command checks.
+
+Owner and admin ids come from settings only. Each check also records the access level in the
+command's `extras["access"]`, and `for_everyone()` declares a public command, so a test can
+enumerate every command and fail on one that declares nothing. The decorators go above
+`@app_commands.command`, where they receive the command object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+import discord
+from discord import app_commands
+
+from utils.config import Settings
+
+Access = Literal["member", "admin", "owner"]
+T = TypeVar("T")
+
+
+class NotOwner(app_commands.CheckFailure):
+    """Only the bot's owners (OWNER_IDS) may run this."""
+
+
+class NotAdmin(app_commands.CheckFailure):
+    """Only an owner, an ADMIN_ROLE_ID holder or a guild Administrator may run this."""
+
+
+def settings_of(interaction: discord.Interaction[Any]) -> Settings:
+    settings: Settings = interaction.client.settings
+    return settings
+
+
+def is_owner(settings: Settings, user_id: int) -> bool:
+    return user_id in settings.owner_ids
+
+
+def is_admin(settings: Settings, interaction: discord.Interaction[Any]) -> bool:
+    """Owner, or in a guild: a configured admin role or the Administrator permission."""
+    if is_owner(settings, interaction.user.id):
+        return True
+    if interaction.guild_id is None or not isinstance(interaction.user, discord.Member):
+        return False
+    if any(role.id in settings.admin_role_id for role in interaction.user.roles):
+        return True
+    return interaction.permissions.administrator
+
+
+def _declare(access: Access) -> Callable[[T], T]:
+    def decorate(command: T) -> T:
+        if not isinstance(command, app_commands.Command):
+            raise TypeError("put access decorators above @app_commands.command")
+        command.extras["access"] = access
+        return command
+
+    return decorate
+
+
+def access_of(command: app_commands.Command[Any, ..., Any]) -> Access | None:
+    access = command.extras.get("access")
+    return access if access in ("member", "admin", "owner") else None
+
+
+def for_everyone() -> Callable[[T], T]:
+    return _declare("member")
+
+
+def requires_owner() -> Callable[[T], T]:
+    async def predicate(interaction: discord.Interaction[Any]) -> bool:
+        if is_owner(settings_of(interaction), interaction.user.id):
+            return True
+        raise NotOwner("owner only")
+
+    check = app_commands.check(predicate)
+    declare = _declare("owner")
+    return lambda command: declare(check(command))
+
+
+def validate_admin() -> Callable[[T], T]:
+    async def predicate(interaction: discord.Interaction[Any]) -> bool:
+        if is_admin(settings_of(interaction), interaction):
+            return True
+        raise NotAdmin("admin only")
+
+    check = app_commands.check(predicate)
+    declare = _declare("admin")
+    return lambda command: declare(guild_only(check(command)))
+
+
+def guild_only(command: T) -> T:
+    return app_commands.guild_only()(command)
