@@ -62,8 +62,9 @@ class Owner(commands.Cog):
                 else "Downgrade expired: nothing was changed.", view=None)
             return
         await view.answer.response.edit_message(content="Downgrading…", view=None)
-        output = await migrate.downgrade_async(self.bot.settings.database_url, "-1")
+        # Audited before it runs: the older schema may not have what auditing needs.
         await self._audit(interaction, "owner.migrate.downgrade")
+        output = await migrate.downgrade_async(self.bot.settings.database_url, "-1")
         await interaction.edit_original_response(content=safe_code_block(output))
 
     @requires_owner()

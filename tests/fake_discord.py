@@ -47,6 +47,7 @@ class Recorded:
     path: str
     body: Any
     query: dict[str, str]
+    response: Any = None
 
 
 @dataclass
@@ -256,14 +257,16 @@ class FakeDiscord:
                 body = json.loads(raw)
             elif request.content_type.startswith("multipart/"):
                 body = {"multipart": raw.decode("utf-8", "replace")}
+        recorded = Recorded(request.method, path, body, dict(request.query))
+        response = next((_json({"message": "refused by test", "code": code}, status=status)
+                         for pattern, status, code in self.failures if pattern.fullmatch(path)),
+                        None) or self._answer(request.method, path, body)
+        if isinstance(response.body, bytes):
+            recorded.response = json.loads(response.body)
         async with self._changed:
-            self.requests.append(Recorded(request.method, path, body, dict(request.query)))
+            self.requests.append(recorded)
             self._changed.notify_all()
-        for pattern, status, code in self.failures:
-            if pattern.fullmatch(path):
-                return _json({"message": "refused by test", "code": code},
-                                         status=status)
-        return self._answer(request.method, path, body)
+        return response
 
     def _message(self, channel_id: str, body: dict[str, Any] | None) -> dict[str, Any]:
         body = body or {}

@@ -43,7 +43,9 @@ def is_admin(settings: Settings, interaction: discord.Interaction[Any]) -> bool:
         return True
     if interaction.guild_id is None or not isinstance(interaction.user, discord.Member):
         return False
-    if any(role.id in settings.admin_role_id for role in interaction.user.roles):
+    # Role ids straight from the interaction's member payload: they are there even when the
+    # guild is not (yet) in the cache, where `Member.roles` would come back empty.
+    if any(role_id in settings.admin_role_id for role_id in interaction.user._roles):
         return True
     return interaction.permissions.administrator
 

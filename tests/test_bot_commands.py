@@ -1,0 +1,146 @@
+"""Slash commands end to end: the real bot, the fake Discord, a real database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import bot
+from store import migrate
+from store.database import Database
+from store.models import AuditLog, GuildConfig
+from tests.discord_support import running_bot
+from tests.fake_discord import ADMINISTRATOR, FakeDiscord, Recorded
+from utils.config import Settings
+
+GUILD = 1 << 22 | 3
+CHANNEL = GUILD + 1
+OWNER, ADMIN, MEMBER = 21, 22, 23
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord()
+    server.add_guild(GUILD, channel_ids=(CHANNEL,))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def client(fake: FakeDiscord, make_settings: Callable[..., Settings],
+                 database: Database) -> AsyncIterator[bot.CommunityBot]:
+    settings = make_settings(owner_ids=str(OWNER), database_url=database.url)
+    async with running_bot(fake, settings, database) as running:
+        yield running
+
+
+async def run(fake: FakeDiscord, name: str, user: int, *,
+              resolved: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    """Dispatch a slash command; return the interaction payload (id and token identify it)."""
+    interaction = fake.interaction(name, user_id=user, guild_id=GUILD, **options)
+    if resolved is not None:
+        interaction["data"]["resolved"] = resolved
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    return interaction
+
+
+async def callback(fake: FakeDiscord, interaction: dict[str, Any]) -> Recorded:
+    return await fake.wait_for(lambda r: r.path == (
+        f"/interactions/{interaction['id']}/{interaction['token']}/callback"))
+
+
+async def followup(fake: FakeDiscord, interaction: dict[str, Any]) -> Recorded:
+    return await fake.wait_for(lambda r: r.method in ("POST", "PATCH")
+                               and f"/{interaction['token']}" in r.path
+                               and not r.path.endswith("/callback"))
+
+
+async def test_owner_sees_migration_status(fake: FakeDiscord, client: bot.CommunityBot) -> None:
+    interaction = await run(fake, "migrate", OWNER, subcommand="status")
+    assert (await callback(fake, interaction)).body["type"] == 5  # deferred, thinking
+    message = await followup(fake, interaction)
+    content = message.body["content"]
+    head = migrate.head_revision()
+    assert f"current: {head} (head)" in content
+    assert content.startswith("```")
+
+
+@pytest.mark.parametrize("user", [ADMIN, MEMBER])
+async def test_non_owner_is_refused_and_audited(fake: FakeDiscord, client: bot.CommunityBot,
+                                                database: Database, user: int) -> None:
+    interaction = await run(fake, "migrate", user, subcommand="upgrade",
+                            permissions=ADMINISTRATOR if user == ADMIN else 0)
+    reply = await callback(fake, interaction)
+    assert reply.body["data"]["content"] == "This command is for the bot's owners only."
+    assert reply.body["data"]["flags"] & 64
+    async with database.session() as session:
+        events = (await session.scalars(select(AuditLog.event))).all()
+    assert "command.denied" in events
+    assert "owner.migrate.upgrade" not in events
+
+
+async def test_downgrade_needs_the_callers_confirmation(
+        fake: FakeDiscord, client: bot.CommunityBot, database: Database) -> None:
+    head = migrate.head_revision()
+    interaction = await run(fake, "migrate", OWNER, subcommand="downgrade")
+    prompt = await callback(fake, interaction)
+    assert "Downgrade the database" in prompt.body["data"]["content"]
+    message_id = prompt.response["resource"]["message"]["id"]
+
+    stranger = fake.component_click(message_id, "confirm", user_id=MEMBER, guild_id=GUILD)
+    await fake.dispatch("INTERACTION_CREATE", stranger)
+    refused = await callback(fake, stranger)
+    assert refused.body["data"]["content"].startswith("Only the person who ran the command")
+    assert (await migrate.current_async(database.url)).startswith(head or "?")
+
+    try:
+        confirm = fake.component_click(message_id, "confirm", user_id=OWNER, guild_id=GUILD)
+        await fake.dispatch("INTERACTION_CREATE", confirm)
+        assert (await callback(fake, confirm)).body["type"] == 7  # the prompt is updated
+        done = await fake.wait_for(lambda r: r.method == "PATCH" and "@original" in r.path
+                                   and "Running downgrade" in str(r.body))
+        assert done.body["content"].startswith("```")
+        assert not (await migrate.current_async(database.url)).startswith(head or "?")
+        async with database.session() as session:
+            events = (await session.scalars(select(AuditLog.event))).all()
+        assert "owner.migrate.downgrade" in events
+    finally:
+        await migrate.upgrade_async(database.url)
+
+
+async def test_admin_sets_the_announcement_channel(fake: FakeDiscord, client: bot.CommunityBot,
+                                                   database: Database) -> None:
+    interaction = await run(fake, "config", ADMIN, subcommand="set",
+                            permissions=ADMINISTRATOR,
+                            options=[{"name": "announcement_channel", "type": 7,
+                                      "value": str(CHANNEL)}],
+                            resolved={"channels": {str(CHANNEL): {
+                                "id": str(CHANNEL), "type": 0, "name": "news",
+                                "permissions": "0", "guild_id": str(GUILD)}}})
+    reply = await callback(fake, interaction)
+    assert reply.body["data"]["content"].startswith("Saved.")
+    async with database.session() as session:
+        config = await session.get(GuildConfig, GUILD)
+        audit = (await session.scalars(select(AuditLog).where(
+            AuditLog.event == "guild.config.changed"))).one()
+    assert config is not None
+    assert config.announcement_channel_id == CHANNEL
+    assert audit.details["before"]["announcement_channel_id"] is None
+    assert audit.details["after"]["announcement_channel_id"] == CHANNEL
+
+
+async def test_a_failing_command_answers_with_an_error_id_only(
+        fake: FakeDiscord, client: bot.CommunityBot, database: Database) -> None:
+    await database.dispose()  # the next query fails: a bug from the user's point of view
+    database.engine.sync_engine.pool._creator = lambda *a: (_ for _ in ()).throw(  # type: ignore[attr-defined]
+        RuntimeError("secret internal detail"))
+    interaction = await run(fake, "premium", MEMBER)
+    reply = await callback(fake, interaction)
+    content = reply.body["data"]["content"]
+    assert content.startswith("Something went wrong (error id `")
+    assert "secret internal detail" not in content
+    assert "RuntimeError" not in content
