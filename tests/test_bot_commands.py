@@ -144,3 +144,21 @@ async def test_a_failing_command_answers_with_an_error_id_only(
     assert content.startswith("Something went wrong (error id `")
     assert "secret internal detail" not in content
     assert "RuntimeError" not in content
+
+
+async def test_nothing_the_bot_sends_can_ping(fake: FakeDiscord, client: bot.CommunityBot,
+                                             database: Database) -> None:
+    for name, user, extra in [("ping", MEMBER, {}), ("help", OWNER, {}),
+                              ("premium", MEMBER, {}), ("reflections", MEMBER, {}),
+                              ("learn", MEMBER, {"options": [{"name": "topic", "type": 3,
+                                                              "value": "@everyone risk"}]}),
+                              ("config", MEMBER, {"subcommand": "show"})]:
+        interaction = await run(fake, name, user, **extra)
+        await callback(fake, interaction)
+    sends = [r for r in fake.requests if r.method in ("POST", "PATCH") and isinstance(
+        r.body, dict) and (r.path.endswith("/callback") or "/messages" in r.path)]
+    assert len(sends) >= 6
+    for request in sends:
+        payload = request.body.get("data", request.body)
+        if payload and ("content" in payload or "embeds" in payload):
+            assert payload["allowed_mentions"] == {"parse": []}, request

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from store.database import Database
 from store.models import GuildConfig
 from tests.discord_support import running_bot
 from tests.fake_discord import APPLICATION_ID, FakeDiscord
+from tests.process import base_env, free_port, start_bot, wait_until_ready
 from tests.webhook_support import (
     PATHS,
     SECRETS,
@@ -105,3 +108,37 @@ async def test_outbox_dead_letters_a_dm_discord_refuses(
             await asyncio.sleep(0.02)
     assert await outbox.counts(database) == {"pending": 0, "sending": 0, "sent": 0, "dead": 1}
     assert len(fake.sent("POST", rf"/channels/{MEMBER + 7}/messages")) == 1, "never retried"
+
+
+async def test_a_range_of_shards_runs_in_this_process(
+        make_settings: Callable[..., Settings], database: Database) -> None:
+    server = FakeDiscord()
+    for shard in range(3):  # a guild on each shard: guild_id >> 22 is the shard's remainder
+        server.add_guild((shard << 22) | 1)
+    await server.start()
+    try:
+        settings = make_settings(shard_count=3, shard_ids="1,2")
+        async with running_bot(server, settings, database) as client:
+            assert sorted(server.identified) == [[1, 3], [2, 3]]
+            assert sorted(guild.id >> 22 for guild in client.guilds) == [1, 2]
+    finally:
+        await server.stop()
+
+
+async def test_python_bot_py_runs_against_the_fake(fake: FakeDiscord, tmp_path: Path) -> None:
+    port = free_port()
+    env = base_env(tmp_path, port, DISCORD_TOKEN="MTIz.fake.token-for-subprocess-test-xyz",
+                   DISCORD_API_BASE=fake.api_base, DISCORD_GATEWAY_URL=fake.gateway_url)
+    process = start_bot(tmp_path, env)
+    try:
+        await asyncio.to_thread(wait_until_ready, port, process)  # needs the gateway too
+        interaction = fake.interaction("ping", user_id=MEMBER, guild_id=GUILD)
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        reply = await fake.wait_for(lambda r: r.path.endswith("/callback"))
+        assert reply.body["data"]["content"].startswith("Pong!")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "MTIz.fake.token" not in stderr
