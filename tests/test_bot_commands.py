@@ -11,7 +11,7 @@ from sqlalchemy import select
 import bot
 from store import migrate
 from store.database import Database
-from store.models import AuditLog, GuildConfig
+from store.models import AuditLog, DiscordLink, GuildConfig, Reflection, User
 from tests.discord_support import running_bot
 from tests.fake_discord import ADMINISTRATOR, FakeDiscord, Recorded
 from utils.config import Settings
@@ -162,3 +162,51 @@ async def test_nothing_the_bot_sends_can_ping(fake: FakeDiscord, client: bot.Com
         payload = request.body.get("data", request.body)
         if payload and ("content" in payload or "embeds" in payload):
             assert payload["allowed_mentions"] == {"parse": []}, request
+
+
+async def link_member(database: Database) -> None:
+    async with database.transaction() as session:
+        session.add(User(id="app-user", email="m@example.com"))
+        await session.flush()
+        session.add_all([DiscordLink(discord_user_id=MEMBER, user_id="app-user"),
+                         Reflection(user_id="app-user", external_id="r1", text="mine")])
+
+
+async def test_export_my_data_sends_the_callers_rows_as_a_private_file(
+        fake: FakeDiscord, client: bot.CommunityBot, database: Database) -> None:
+    await link_member(database)
+    interaction = await run(fake, "export_my_data", MEMBER)
+    assert (await callback(fake, interaction)).body["type"] == 5
+    sent = await followup(fake, interaction)
+    multipart = sent.body["multipart"]
+    assert 'filename="my-data.json"' in multipart
+    assert '"external_id": "r1"' in multipart
+    assert "m@example.com" in multipart
+    assert '"flags":64' in multipart  # ephemeral
+    assert '"allowed_mentions":{"parse":[]}' in multipart
+
+
+async def test_delete_my_data_erases_after_confirmation(
+        fake: FakeDiscord, client: bot.CommunityBot, database: Database) -> None:
+    await link_member(database)
+    interaction = await run(fake, "delete_my_data", MEMBER)
+    prompt = await callback(fake, interaction)
+    message_id = prompt.response["resource"]["message"]["id"]
+    confirm = fake.component_click(message_id, "confirm", user_id=MEMBER, guild_id=GUILD)
+    await fake.dispatch("INTERACTION_CREATE", confirm)
+    done = await callback(fake, confirm)
+    assert done.body["data"]["content"] == "Done. Rows erased: 3."
+    async with database.session() as session:
+        assert (await session.scalars(select(User))).all() == []
+        assert (await session.scalars(select(Reflection))).all() == []
+        events = (await session.scalars(select(AuditLog.event))).all()
+    assert "gdpr.erasure" in events
+
+
+async def test_sync_publishes_commands_only_when_an_owner_asks(
+        fake: FakeDiscord, client: bot.CommunityBot) -> None:
+    assert not fake.sent("PUT", r"/applications/\d+/commands")
+    interaction = await run(fake, "sync", OWNER)
+    await followup(fake, interaction)
+    (published,) = fake.sent("PUT", r"/applications/\d+/commands")
+    assert {command["name"] for command in published.body} >= {"ping", "migrate", "config"}
