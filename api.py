@@ -8,6 +8,7 @@ included, can log and answer with it.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as redis_asyncio
@@ -15,20 +16,26 @@ from aiohttp import web
 
 import webhooks
 from store.database import Database
+from utils import control_api
 from utils.app_keys import (
     DATABASE,
     GATEWAY,
     METRICS,
     PREMIUM,
+    RATE_LIMITER,
     REDIS,
     SETTINGS,
     GatewayStatus,
 )
+from utils.auth import Authenticator
 from utils.config import Settings
+from utils.control_api import CONTROL, STATS, ControlContext, FailureTracker, control_api_middleware
 from utils.errors import error_middleware, error_response
 from utils.logging import get_logger
-from utils.metrics import Metrics
+from utils.metrics import CommandStats, Metrics
+from utils.openapi import openapi_document
 from utils.premium_cache import PremiumCache, PremiumInvalidator
+from utils.rate_limit import MemoryBackend, Rate, RateLimiter, RedisBackend, rate_limit_middleware
 from utils.request_id import request_id_middleware
 from utils.security_headers import response_headers_hook
 from webhooks.common import webhook_handler
@@ -79,10 +86,20 @@ def create_app(
     database: Database | None = None,
     gateway: GatewayStatus | None = None,
     premium_cache: PremiumCache | None = None,
+    command_stats: CommandStats | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the application. Resources passed in stay open; ones made here close with it."""
+    limiter = RateLimiter({name: Rate.parse(text) for name, text in (
+        ("health", settings.rate_limit_health), ("read", settings.rate_limit_read),
+        ("write", settings.rate_limit_write), ("webhook", settings.rate_limit_webhook))},
+        MemoryBackend(), clock=clock)
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware],
+        # Order matters: the request ID first (everything after can log and answer with it),
+        # errors next, then the rate limiter (a 429 costs no authentication work), then auth.
+        middlewares=[request_id_middleware, error_middleware,
+                     rate_limit_middleware(limiter, settings.trusted_proxies),
+                     control_api_middleware()],
         client_max_size=MAX_BODY_BYTES,
         # Headers up to 16 KiB reach our handlers, which refuse oversized ones with the JSON
         # error shape; beyond that aiohttp's parser answers a plain-text 400 itself.
@@ -91,17 +108,26 @@ def create_app(
     app[SETTINGS] = settings
     app[GATEWAY] = gateway
     app[METRICS] = Metrics()
+    app[RATE_LIMITER] = limiter
+    app[STATS] = command_stats if command_stats is not None else CommandStats()
     app.on_response_prepare.append(response_headers_hook(settings.security_headers()))
 
-    if database is not None:
-        app[DATABASE] = database
-    else:
-        app.cleanup_ctx.append(_own_database(settings))
+    if database is None:  # made here, so closed here; an engine connects only when used
+        database = Database(settings.database_url)
+        app.on_cleanup.append(lambda _: database.dispose())
+    app[DATABASE] = database
+    app[CONTROL] = ControlContext(
+        authenticator=Authenticator(settings, database), database=database,
+        trusted_proxies=settings.trusted_proxies, owner_ids=settings.owner_ids,
+        guild_admins=gateway if hasattr(gateway, "is_guild_admin") else None,  # type: ignore[arg-type]
+        failures=FailureTracker())
     if premium_cache is None:
         premium_cache = PremiumCache()
     app.cleanup_ctx.append(_shared_state(settings, premium_cache))
 
     app.router.add_routes(routes)
+    app.router.add_routes(control_api.routes)
+    app.router.add_get("/openapi.json", openapi_document)
     for spec in webhooks.WEBHOOKS:
         app.router.add_post(spec.path, webhook_handler(spec), name=spec.name)
     return app
@@ -110,23 +136,16 @@ def create_app(
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
-def _own_database(settings: Settings) -> CleanupContext:
-    async def database_context(app: web.Application) -> AsyncIterator[None]:
-        app[DATABASE] = Database(settings.database_url)
-        yield
-        await app[DATABASE].dispose()
-
-    return database_context
-
-
 def _shared_state(settings: Settings, premium_cache: PremiumCache) -> CleanupContext:
-    """Redis (when configured) and the premium-cache invalidation listener built on it."""
+    """Redis (when configured): replay guard, shared rate limits, premium invalidations."""
 
     async def shared_state_context(app: web.Application) -> AsyncIterator[None]:
         redis = None
         if settings.redis_url is not None:
             redis = redis_asyncio.Redis.from_url(settings.redis_url.get_secret_value(),
                                                  socket_timeout=2, socket_connect_timeout=2)
+            if settings.rate_limit_backend == "redis":
+                app[RATE_LIMITER].backend = RedisBackend(redis)
         app[REDIS] = redis
         app[PREMIUM] = PremiumInvalidator(premium_cache, redis)
         try:

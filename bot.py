@@ -30,6 +30,7 @@ from utils.command_errors import on_app_command_error, on_prefix_command_error
 from utils.config import WEBHOOK_SECRET_VARIABLES, ConfigError, Settings, load_settings
 from utils.discord_delivery import deliver
 from utils.logging import configure_logging, get_logger
+from utils.metrics import CommandStats
 from utils.outbox_worker import OutboxWorker
 from utils.premium_cache import PremiumCache
 
@@ -55,7 +56,8 @@ class CommunityBot(commands.AutoShardedBot):
     """The bot, with the settings and database it was built with."""
 
     def __init__(self, settings: Settings, database: Database,
-                 premium_cache: PremiumCache | None = None) -> None:
+                 premium_cache: PremiumCache | None = None,
+                 command_stats: CommandStats | None = None) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -66,6 +68,7 @@ class CommunityBot(commands.AutoShardedBot):
         self.settings = settings
         self.database = database
         self.premium_cache = premium_cache if premium_cache is not None else PremiumCache()
+        self.command_stats = command_stats if command_stats is not None else CommandStats()
         self._gateway_started = False
         self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
         self.outbox = OutboxWorker(database, functools.partial(deliver, self),
@@ -94,18 +97,39 @@ class CommunityBot(commands.AutoShardedBot):
                                error: commands.CommandError) -> None:
         await on_prefix_command_error(context, error)
 
+    async def on_app_command_completion(self, interaction: discord.Interaction[Any],
+                                        command: Any) -> None:
+        self.command_stats.record(command.qualified_name, failed=False)
+
+    async def is_guild_admin(self, discord_user_id: int, guild_id: int) -> bool:
+        """For the control API: does this member administer this guild (as /config requires)?"""
+        if discord_user_id in self.settings.owner_ids:
+            return True
+        guild = self.get_guild(guild_id)
+        if guild is None:
+            return False
+        member = guild.get_member(discord_user_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(discord_user_id)
+            except (discord.NotFound, discord.Forbidden):
+                return False
+        return member.guild_permissions.administrator or any(
+            role.id in self.settings.admin_role_id for role in member.roles)
+
     async def on_ready(self) -> None:
         log.info("discord gateway ready", guilds=len(self.guilds))
         self.outbox.wake()  # deliver what queued up while we were away
 
 
 def create_bot(settings: Settings, *, database: Database,
-               premium_cache: PremiumCache | None = None) -> CommunityBot:
+               premium_cache: PremiumCache | None = None,
+               command_stats: CommandStats | None = None) -> CommunityBot:
     """Build the bot without connecting, so tests can drive the same object production runs."""
     if settings.discord_api_base:
         # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
         discord.http.Route.BASE = settings.discord_api_base
-    bot = CommunityBot(settings, database, premium_cache)
+    bot = CommunityBot(settings, database, premium_cache, command_stats)
     if settings.discord_gateway_url:
         _use_gateway(bot, settings.discord_gateway_url)
     return bot
@@ -153,15 +177,17 @@ async def serve(settings: Settings) -> int:
 
     database = Database(settings.database_url)
     premium_cache = PremiumCache()  # one cache: the webhook invalidates what /premium reads
-    bot = create_bot(settings, database=database, premium_cache=premium_cache) \
-        if settings.discord_token else None
+    command_stats = CommandStats()  # the bot counts, the API reports
+    bot = create_bot(settings, database=database, premium_cache=premium_cache,
+                     command_stats=command_stats) if settings.discord_token else None
     if bot is None:
         log.warning("DISCORD_TOKEN is not set: the Discord bot stays off; the API still serves")
     if not settings.auth_configured:
         log.warning("NO AUTHENTICATION: neither API_KEY nor SUPABASE_URL is set; the control "
                     "API is open to anyone who can reach it. Development only.")
 
-    app = api.create_app(settings, database=database, gateway=bot, premium_cache=premium_cache)
+    app = api.create_app(settings, database=database, gateway=bot, premium_cache=premium_cache,
+                         command_stats=command_stats)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     await runner.setup()
     try:

@@ -110,6 +110,7 @@ async def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         env = base_env(Path(folder), port, DATABASE_URL=url, LOG_LEVEL="WARNING",
+                       RATE_LIMIT_WEBHOOK="1000000/minute",
                        **{key.upper(): str(value) for key, value in settings_overrides().items()})
         process = start_bot(Path(folder), env)
         try:

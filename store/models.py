@@ -176,6 +176,22 @@ class AppState(Base):
     value: Mapped[str] = mapped_column(String(500))
 
 
+class TokenRevocation(Base):
+    """Tokens of `subject` (or of one `session_id`) issued before `revoked_at` are refused.
+
+    Kept only until `expires_at`, when every token it could match has expired anyway.
+    """
+
+    __tablename__ = "token_revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+
+
 class ApiKey(Base):
     """A scoped API key. Only the SHA-256 of the secret is stored, never the secret."""
 

@@ -59,6 +59,8 @@ NOT_PERSONAL: dict[str, str] = {
     "webhook_deliveries": "delivery ids and body hashes only",
     "api_keys": "service credentials, not people",
     "app_state": "installation values",
+    "token_revocations": "a user id kept only until that user's tokens expire (at most a day), "
+                         "so a deleted or banned user's tokens stay refused",
 }
 
 

@@ -11,6 +11,7 @@ from store.database import Database
 from utils.config import Settings
 from utils.metrics import Metrics
 from utils.premium_cache import PremiumInvalidator
+from utils.rate_limit import RateLimiter
 
 
 class GatewayStatus(Protocol):
@@ -27,3 +28,4 @@ GATEWAY: web.AppKey[GatewayStatus | None] = web.AppKey("gateway")
 REDIS: web.AppKey[redis_asyncio.Redis | None] = web.AppKey("redis")
 PREMIUM = web.AppKey("premium", PremiumInvalidator)
 METRICS = web.AppKey("metrics", Metrics)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

@@ -54,6 +54,9 @@ async def on_app_command_error(interaction: discord.Interaction[Any],
     original = getattr(error, "original", error)
     message, is_bug = describe(original)
     command = interaction.command.qualified_name if interaction.command else "?"
+    stats = getattr(interaction.client, "command_stats", None)
+    if stats is not None:
+        stats.record(command, failed=True)
     if is_bug:
         log.error("command failed", command=command, error_id=message.split("`")[1],
                   exc_info=(type(original), original, original.__traceback__))

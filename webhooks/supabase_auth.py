@@ -7,6 +7,7 @@ OAuth provider vouches for it). DELETE erases the user, as the GDPR webhook does
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -14,7 +15,8 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import personal_data
-from store.models import DiscordLink, User
+from store.models import DiscordLink, TokenRevocation, User, utcnow
+from utils.auth import REVOCATION_LIFETIME
 from webhooks.common import Payload, UserId, WebhookContext, WebhookSpec
 
 _SNOWFLAKE = re.compile(r"[0-9]{15,20}")
@@ -25,6 +27,7 @@ class AuthUser(Payload):
     email: str | None = Field(default=None, max_length=320)
     raw_user_meta_data: dict[str, Any] = Field(default_factory=dict)
     raw_app_meta_data: dict[str, Any] = Field(default_factory=dict)
+    banned_until: str | None = Field(default=None, max_length=64)
 
     def discord_user_id(self) -> int | None:
         """The Discord id of a user who signed in with Discord, else None."""
@@ -33,6 +36,15 @@ class AuthUser(Payload):
             return None
         candidate = str(self.raw_user_meta_data.get("provider_id") or "")
         return int(candidate) if _SNOWFLAKE.fullmatch(candidate) else None
+
+    def is_banned(self) -> bool:
+        if not self.banned_until:
+            return False
+        try:
+            until = datetime.fromisoformat(self.banned_until.replace("Z", "+00:00"))
+        except ValueError:
+            return True  # unreadable: err on the side of refusing the tokens
+        return until.tzinfo is None or until > utcnow()
 
     def display_name(self) -> str | None:
         for key in ("full_name", "name", "user_name"):
@@ -81,9 +93,19 @@ async def apply(session: AsyncSession, payload: AuthEvent,
         assert payload.old_record is not None
         identity = await personal_data.resolve_identity(session, user_id=payload.old_record.id)
         counts = await personal_data.erase_and_audit(session, identity, source="supabase-auth")
+        await revoke_tokens(session, payload.old_record.id, "deleted")
         return {"action": "erased", "erased": counts}
     assert payload.record is not None
+    if payload.record.is_banned():
+        await revoke_tokens(session, payload.record.id, "banned")
     return await _upsert(session, payload.record)
+
+
+async def revoke_tokens(session: AsyncSession, user_id: str, reason: str) -> None:
+    """In the delivery's transaction: the user's tokens stop working when it commits."""
+    now = utcnow()
+    session.add(TokenRevocation(subject=user_id, revoked_at=now,
+                                expires_at=now + REVOCATION_LIFETIME, reason=reason))
 
 
 SPEC = WebhookSpec(

@@ -1,0 +1,310 @@
+"""Who is calling the control API: a Supabase user (JWT) or a service (API key).
+
+JWTs: asymmetric tokens (ES256, RS256) are checked against the project's JWKS, fetched without
+blocking the loop, cached an hour and refetched on an unknown `kid` at most every 30 s; HS256
+tokens only against SUPABASE_JWT_SECRET, on a path of their own, so a public key can never be
+used as an HMAC secret. `exp` (no leeway), `nbf`, `iss`, `aud` and the algorithm allow-list are
+enforced; `none` is refused. Verified tokens are cached by their hash for 60 s (5000 at most);
+revocations are checked after that cache, so a revoked user is refused at once.
+
+API keys: the static API_KEY (compared in constant time) has every scope; scoped keys have the
+scopes they were created with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import aiohttp
+import jwt
+from sqlalchemy import or_, select
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
+from store import api_keys
+from store.database import Database
+from store.models import TokenRevocation, utcnow
+from utils.config import Settings
+from utils.logging import get_logger
+
+log = get_logger(__name__)
+
+ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
+JWKS_TTL_SECONDS = 3600.0
+JWKS_REFETCH_SECONDS = 30.0
+TOKEN_CACHE_SECONDS = 60.0
+TOKEN_CACHE_SIZE = 5000
+REVOCATION_LIFETIME = timedelta(days=1)  # longer than any Supabase access token lives
+ALL_SCOPES = "*"
+# What a signed-in user may ask for; guild routes also check that they admin that guild.
+USER_SCOPES = frozenset({"me:read", "guilds:read", "guilds:write", "audit:read",
+                         "knowledge:read", "stats:read"})
+
+Clock = Callable[[], float]
+
+
+class AuthError(Exception):
+    """401 (bad credentials), 403 (missing scope or role) or 503 (provider unreachable)."""
+
+    def __init__(self, status: int, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class ProviderUnreachable(AuthError):
+    def __init__(self) -> None:
+        super().__init__(503, "authentication provider unreachable", retry_after=5)
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["user", "service", "anonymous"]
+    scopes: frozenset[str]
+    subject: str | None = None  # the Supabase user id of a user
+    session_id: str | None = None
+    key_prefix: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def has_scope(self, scope: str) -> bool:
+        return ALL_SCOPES in self.scopes or scope in self.scopes
+
+
+ANONYMOUS = Principal("anonymous", frozenset())
+# Development with no auth configured at all (never in production: startup refuses).
+OPEN_DEVELOPMENT = Principal("service", frozenset({ALL_SCOPES}), key_prefix="development")
+
+
+class JwksCache:
+    """The project's public keys by `kid`."""
+
+    def __init__(self, url: str, *, clock: Clock = time.monotonic,
+                 timeout_seconds: float = 3.0) -> None:
+        self.url = url
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    async def key(self, kid: str) -> jwt.PyJWK:
+        now = self._clock()
+        stale = self._fetched_at is None or now - self._fetched_at > JWKS_TTL_SECONDS
+        if stale or (kid not in self._keys and self._may_refetch(now)):
+            async with self._lock:
+                now = self._clock()
+                stale = self._fetched_at is None or now - self._fetched_at > JWKS_TTL_SECONDS
+                if stale or (kid not in self._keys and self._may_refetch(now)):
+                    await self._refresh()
+        found = self._keys.get(kid)
+        if found is None:
+            raise AuthError(401, "unknown signing key")
+        return found
+
+    def _may_refetch(self, now: float) -> bool:
+        return self._fetched_at is None or now - self._fetched_at >= JWKS_REFETCH_SECONDS
+
+    async def _refresh(self) -> None:
+        try:
+            async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(3), wait=wait_fixed(0.3), reraise=True,
+                    retry=retry_if_exception_type((aiohttp.ClientError, TimeoutError))):
+                with attempt:
+                    document = await self._fetch()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("JWKS fetch failed", error_type=type(exc).__name__)
+            if self._keys and self._fetched_at is not None:
+                self._fetched_at = self._clock()  # keep serving the keys we have
+                return
+            raise ProviderUnreachable() from None
+        keys = {}
+        for entry in document.get("keys", []):
+            if not isinstance(entry, dict) or entry.get("alg", "ES256") not in \
+                    ASYMMETRIC_ALGORITHMS or entry.get("kty") not in ("EC", "RSA"):
+                continue
+            try:
+                keys[str(entry["kid"])] = jwt.PyJWK(entry)
+            except (jwt.PyJWKError, KeyError, ValueError):
+                continue
+        self._keys = keys
+        self._fetched_at = self._clock()
+
+    async def _fetch(self) -> dict[str, Any]:
+        self.fetches += 1
+        async with aiohttp.ClientSession(timeout=self._timeout) as session, \
+                session.get(self.url) as response:
+            if response.status >= 500:
+                raise aiohttp.ClientResponseError(response.request_info, (),
+                                                  status=response.status)
+            if response.status != 200:
+                raise ValueError(f"JWKS answered {response.status}")
+            document: dict[str, Any] = await response.json(content_type=None)
+            return document
+
+
+class TokenCache:
+    """Verified claims by token hash, for 60 s and never past the token's own expiry."""
+
+    def __init__(self, *, clock: Clock = time.time, size: int = TOKEN_CACHE_SIZE) -> None:
+        self._clock = clock
+        self._size = size
+        self._entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        key = self._key(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        until = min(self._clock() + TOKEN_CACHE_SECONDS, float(claims.get("exp", 0)))
+        self._entries[self._key(token)] = (until, claims)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class JwtVerifier:
+    def __init__(self, settings: Settings, *, jwks: JwksCache | None = None,
+                 clock: Clock = time.time) -> None:
+        self._secret = settings.supabase_jwt_secret.get_secret_value().encode() \
+            if settings.supabase_jwt_secret else None
+        self._issuer = f"{settings.supabase_url}/auth/v1" if settings.supabase_url else None
+        self._audience = settings.supabase_jwt_audience
+        self._clock = clock
+        self.jwks = jwks if jwks is not None else (
+            JwksCache(f"{settings.supabase_url}/auth/v1/.well-known/jwks.json")
+            if settings.supabase_url else None)
+        self.cache = TokenCache(clock=clock)
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        cached = self.cache.get(token)
+        if cached is not None:
+            return cached
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthError(401, "malformed token") from None
+        algorithm = header.get("alg")
+        key: Any
+        if algorithm == "HS256":
+            if self._secret is None:
+                raise AuthError(401, "token algorithm not accepted")
+            key = self._secret
+        elif algorithm in ASYMMETRIC_ALGORITHMS:
+            if self.jwks is None or not isinstance(header.get("kid"), str):
+                raise AuthError(401, "token algorithm not accepted")
+            signing_key = await self.jwks.key(header["kid"])
+            if signing_key.algorithm_name != algorithm:
+                raise AuthError(401, "token algorithm does not match its key")
+            key = signing_key.key
+        else:
+            raise AuthError(401, "token algorithm not accepted")
+        required = ["exp", "sub", "aud"] + (["iss"] if self._issuer is not None else [])
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[algorithm], audience=self._audience,
+                issuer=self._issuer, leeway=0, options={"require": required})
+        except jwt.PyJWTError:
+            raise AuthError(401, "invalid token") from None
+        if claims["exp"] <= self._clock():
+            raise AuthError(401, "invalid token")
+        self.cache.put(token, claims)
+        return claims
+
+
+# --- Revocation ---------------------------------------------------------------------------
+
+
+async def revoke(database: Database, *, subject: str | None = None,
+                 session_id: str | None = None, reason: str) -> None:
+    """Refuse every token of `subject` (or of `session_id`) issued up to now."""
+    if subject is None and session_id is None:
+        raise ValueError("revoke needs a subject or a session id")
+    now = utcnow()
+    async with database.transaction() as session:
+        session.add(TokenRevocation(subject=subject, session_id=session_id, revoked_at=now,
+                                    expires_at=now + REVOCATION_LIFETIME, reason=reason))
+
+
+async def is_revoked(database: Database, claims: dict[str, Any]) -> bool:
+    issued_at = datetime.fromtimestamp(float(claims.get("iat", 0)), UTC)
+    conditions = [TokenRevocation.subject == str(claims["sub"])]
+    if claims.get("session_id"):
+        conditions.append(TokenRevocation.session_id == str(claims["session_id"]))
+    async with database.session() as session:
+        found = await session.scalar(
+            select(TokenRevocation.id).where(or_(*conditions),
+                                             TokenRevocation.revoked_at >= issued_at,
+                                             TokenRevocation.expires_at > utcnow()).limit(1))
+    return found is not None
+
+
+# --- Putting it together -------------------------------------------------------------------
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, database: Database, *,
+                 verifier: JwtVerifier | None = None) -> None:
+        self._settings = settings
+        self._database = database
+        self._static_key = settings.api_key.get_secret_value().encode() \
+            if settings.api_key else None
+        self.verifier = verifier or JwtVerifier(settings)
+        self.open_development = not settings.auth_configured and not settings.strict_security
+
+    async def authenticate(self, authorization: str | None,
+                           api_key: str | None) -> Principal:
+        """The caller, or ANONYMOUS when no credential was presented at all."""
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthError(401, "expected a Bearer token")
+            return await self._user(token.strip())
+        if api_key:
+            return await self._service(api_key)
+        return OPEN_DEVELOPMENT if self.open_development else ANONYMOUS
+
+    async def _user(self, token: str) -> Principal:
+        if self._settings.supabase_url is None and self._settings.supabase_jwt_secret is None:
+            raise AuthError(401, "token authentication is not configured")
+        claims = await self.verifier.verify(token)
+        if await is_revoked(self._database, claims):
+            raise AuthError(401, "token revoked")
+        return Principal("user", USER_SCOPES, subject=str(claims["sub"]),
+                         session_id=claims.get("session_id"), claims=claims)
+
+    async def _service(self, presented: str) -> Principal:
+        if self._static_key is not None and hmac.compare_digest(
+                presented.encode(), self._static_key):
+            return Principal("service", frozenset({ALL_SCOPES}), key_prefix="static")
+        key = await api_keys.find_valid_key(self._database, presented)
+        if key is None:
+            raise AuthError(401, "invalid API key")
+        return Principal("service", frozenset(key.scopes.split()), key_prefix=key.prefix)
+
+    def static_key_matches(self, presented: str | None) -> bool:
+        """For operator routes: only the static service key, compared in constant time."""
+        if self._static_key is None or presented is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self._static_key)
