@@ -8,19 +8,23 @@ included, can log and answer with it.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import redis.asyncio as redis_asyncio
 from aiohttp import web
 
 import webhooks
+from store import outbox
 from store.database import Database
 from utils import control_api
 from utils.app_keys import (
     DATABASE,
     GATEWAY,
     METRICS,
+    OBSERVATORY,
     PREMIUM,
     RATE_LIMITER,
     REDIS,
@@ -33,6 +37,12 @@ from utils.control_api import CONTROL, STATS, ControlContext, FailureTracker, co
 from utils.errors import error_middleware, error_response
 from utils.logging import get_logger
 from utils.metrics import CommandStats, Metrics
+from utils.observability import (
+    Observatory,
+    check_operator,
+    observability_middleware,
+    prometheus_response,
+)
 from utils.openapi import openapi_document
 from utils.premium_cache import PremiumCache, PremiumInvalidator
 from utils.rate_limit import MemoryBackend, Rate, RateLimiter, RedisBackend, rate_limit_middleware
@@ -56,6 +66,66 @@ routes = web.RouteTableDef()
 async def liveness(request: web.Request) -> web.Response:
     """200 while the process serves requests; it checks nothing else on purpose."""
     return web.json_response({"status": "ok"})
+
+
+async def operational_state(app: web.Application) -> dict[str, Any]:
+    """The bot, rate limiter and outbox figures shared by /api/observability and /metrics."""
+    gateway = app[GATEWAY]
+    latency = getattr(gateway, "latency", None)
+    outbox_counts: dict[str, int] | None
+    try:
+        outbox_counts = await outbox.counts(app[DATABASE])
+    except Exception as exc:  # the report must still answer while the database is away
+        log.warning("outbox depth unavailable", error_type=type(exc).__name__)
+        outbox_counts = None
+    limiter = app[RATE_LIMITER]
+    return {
+        "bot": {
+            "enabled": gateway is not None,
+            "connected": bool(gateway and gateway.is_ready() and not gateway.is_closed()),
+            "gateway_latency_ms": round(latency * 1000, 1)
+            if isinstance(latency, float) and math.isfinite(latency) else None,
+            "guilds": len(getattr(gateway, "guilds", []) or []),
+            "commands": app[STATS].command_counts(),
+        },
+        "outbox": outbox_counts,
+        "rate_limiter": {"refusals": limiter.refusals, "backend_errors": limiter.backend_errors},
+    }
+
+
+@routes.get("/api/observability")
+async def observability(request: web.Request) -> web.Response:
+    """Per route and webhook: counts, success rate, p50/p95/p99 (5 min and since start)."""
+    _require_operator(request)
+    report = request.app[OBSERVATORY].report()
+    report.update(await operational_state(request.app))
+    return web.json_response(report)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (text format)."""
+    _require_operator(request)
+    state = await operational_state(request.app)
+    registry = request.app[METRICS]
+    registry.rate_limit_refusals.set(state["rate_limiter"]["refusals"])
+    registry.rate_limit_backend_errors.set(state["rate_limiter"]["backend_errors"])
+    latency = state["bot"]["gateway_latency_ms"]
+    registry.gateway_latency.set(latency / 1000 if latency is not None else math.nan)
+    registry.guilds.set(state["bot"]["guilds"])
+    for command, values in state["bot"]["commands"].items():
+        registry.command_runs.labels(command, "ok").set(values["runs"] - values["failures"])
+        registry.command_runs.labels(command, "failed").set(values["failures"])
+    for status, count in (state["outbox"] or {}).items():
+        registry.outbox.labels(status).set(count)
+    return prometheus_response(registry.registry)
+
+
+def _require_operator(request: web.Request) -> None:
+    settings = request.app[SETTINGS]
+    check_operator(request, api_key=settings.api_key.get_secret_value()
+                   if settings.api_key else None, allowed=settings.allowed_ips,
+                   trusted=settings.trusted_proxies)
 
 
 @routes.get("/readyz")
@@ -94,10 +164,16 @@ def create_app(
         ("health", settings.rate_limit_health), ("read", settings.rate_limit_read),
         ("write", settings.rate_limit_write), ("webhook", settings.rate_limit_webhook))},
         MemoryBackend(), clock=clock)
+    observatory = Observatory()
+    metrics_registry = Metrics()
     app = web.Application(
         # Order matters: the request ID first (everything after can log and answer with it),
-        # errors next, then the rate limiter (a 429 costs no authentication work), then auth.
-        middlewares=[request_id_middleware, error_middleware,
+        # then the recorder (it sees every outcome, 500s and 429s included), errors, the rate
+        # limiter (a 429 costs no authentication work), then auth.
+        middlewares=[request_id_middleware,
+                     observability_middleware(observatory, metrics_registry,
+                                              settings.trusted_proxies),
+                     error_middleware,
                      rate_limit_middleware(limiter, settings.trusted_proxies),
                      control_api_middleware()],
         client_max_size=MAX_BODY_BYTES,
@@ -107,7 +183,8 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[GATEWAY] = gateway
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics_registry
+    app[OBSERVATORY] = observatory
     app[RATE_LIMITER] = limiter
     app[STATS] = command_stats if command_stats is not None else CommandStats()
     app.on_response_prepare.append(response_headers_hook(settings.security_headers()))

@@ -66,7 +66,8 @@ async def main() -> None:
         env = base_env(Path(folder), bot_port, LOG_LEVEL="WARNING",
                        RATE_LIMIT_HEALTH="100000000/minute")
         bot = start_bot(Path(folder), env)
-        bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)])
+        bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],  # noqa: ASYNC220
+                                text=True)
         try:
             wait_until_ready(bot_port, bot)
             wait_until_ready(bare_port, bare)

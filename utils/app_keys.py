@@ -10,6 +10,7 @@ from aiohttp import web
 from store.database import Database
 from utils.config import Settings
 from utils.metrics import Metrics
+from utils.observability import Observatory
 from utils.premium_cache import PremiumInvalidator
 from utils.rate_limit import RateLimiter
 
@@ -29,3 +30,4 @@ REDIS: web.AppKey[redis_asyncio.Redis | None] = web.AppKey("redis")
 PREMIUM = web.AppKey("premium", PremiumInvalidator)
 METRICS = web.AppKey("metrics", Metrics)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+OBSERVATORY = web.AppKey("observatory", Observatory)
