@@ -28,6 +28,8 @@ def base_env(workdir: Path, port: int, **extra: str) -> dict[str, str]:
         "API_PORT": str(port),
         "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bot.db'}",
         "LOG_FORMAT": "json",
+        # wait_until_ready polls /readyz fifty times a second: above the default probe budget.
+        "RATE_LIMIT_HEALTH": "100000/minute",
         **extra,
     }
 

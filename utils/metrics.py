@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -58,9 +59,17 @@ class Metrics:
                                   ["command", "outcome"], registry=self.registry)
         self.outbox = Gauge("outbox_entries", "Outbox entries by status", ["status"],
                             registry=self.registry)
+        self._request_children: dict[tuple[str, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
 
-    def observe_request(self, route: str, status: int, seconds: float) -> None:
-        from utils.observability import status_class
-
-        self.requests.labels(route, status_class(status)).inc()
-        self.latency.labels(route).observe(seconds)
+    def observe_request(self, route: str, status: int, kind: str, seconds: float) -> None:
+        """Count one request; the labelled children are looked up once per series."""
+        key = (route, kind)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(route, kind)
+        counter.inc()
+        histogram = self._latency_children.get(route)
+        if histogram is None:
+            histogram = self._latency_children[route] = self.latency.labels(route)
+        histogram.observe(seconds)

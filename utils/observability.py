@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from utils.logging import get_logger
 from utils.request_id import request_id_of
 
 access_log = get_logger("access")
+_access_level = logging.getLogger("access")  # the stdlib logger decides the level
 
 RELATIVE_ACCURACY = 0.01
 BIN_LIMIT = 2048
@@ -36,6 +38,7 @@ SLICE_SECONDS = 30
 QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 STATUS_CLASSES = ("2xx", "4xx", "429", "5xx")
 UNMATCHED = "(unmatched)"
+QUIET_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics"})
 
 Clock = Callable[[], float]
 
@@ -71,44 +74,52 @@ def _summary(counts: dict[str, int], sketch: LogCollapsingLowestDenseDDSketch) -
             "latency_ms": latency}
 
 
+def _merged(parts: list[Slice]) -> tuple[dict[str, int], LogCollapsingLowestDenseDDSketch]:
+    counts = dict.fromkeys(STATUS_CLASSES, 0)
+    sketch = new_sketch()
+    for part in parts:
+        sketch.merge(part.sketch)
+        for kind, count in part.counts.items():
+            counts[kind] += count
+    return counts, sketch
+
+
 class Series:
-    """Counts and latencies of one route (or webhook): since start and the last 5 minutes."""
+    """Counts and latencies of one route (or webhook): since start and the last 5 minutes.
+
+    A sample goes into the current slice only; a slice leaving the window is folded into
+    `retired`, so "since start" is `retired` plus the live slices, and each sample costs one
+    sketch insertion.
+    """
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self.total = Slice(start=clock())
+        self.retired = Slice(start=clock())
         self.slices: deque[Slice] = deque()
 
     def _expire(self, now: float) -> None:
         # A slice leaves once every sample in it is older than the window.
         while self.slices and self.slices[0].start + SLICE_SECONDS <= now - WINDOW_SECONDS:
-            self.slices.popleft()
+            old = self.slices.popleft()
+            self.retired.sketch.merge(old.sketch)
+            for kind, count in old.counts.items():
+                self.retired.counts[kind] += count
 
     def record(self, status: int, seconds: float) -> None:
         now = self._clock()
         start = now - now % SLICE_SECONDS
         if not self.slices or self.slices[-1].start != start:
+            self._expire(now)
             self.slices.append(Slice(start=start))
-        self._expire(now)
-        kind = status_class(status)
-        for target in (self.total, self.slices[-1]):
-            target.counts[kind] += 1
-            target.sketch.add(max(seconds, 1e-6))
-
-    def window(self) -> tuple[dict[str, int], LogCollapsingLowestDenseDDSketch]:
-        self._expire(self._clock())
-        counts = dict.fromkeys(STATUS_CLASSES, 0)
-        sketch = new_sketch()
-        for part in self.slices:
-            sketch.merge(part.sketch)
-            for kind, count in part.counts.items():
-                counts[kind] += count
-        return counts, sketch
+        current = self.slices[-1]
+        current.counts[status_class(status)] += 1
+        current.sketch.add(max(seconds, 1e-6))
 
     def report(self) -> dict[str, Any]:
-        counts, sketch = self.window()
-        return {"last_5_minutes": _summary(counts, sketch),
-                "since_start": _summary(self.total.counts, self.total.sketch)}
+        self._expire(self._clock())
+        live = list(self.slices)
+        return {"last_5_minutes": _summary(*_merged(live)),
+                "since_start": _summary(*_merged([self.retired, *live]))}
 
 
 class Observatory:
@@ -170,10 +181,12 @@ def observability_middleware(observatory: Observatory, metrics: Any,
             seconds = time.perf_counter() - started
             route = route_template(request)
             observatory.record(route, webhook_name(request), status, seconds)
-            metrics.observe_request(route, status, seconds)
-            access_log.info("request", method=request.method, route=route, status=status,
-                            ms=round(seconds * 1000, 2), request_id=request_id_of(request),
-                            client_ip=client_ip(request, trusted))
+            metrics.observe_request(route, status, status_class(status), seconds)
+            # Probes hit every few seconds from every replica: counted, not logged.
+            if request.path not in QUIET_PATHS and _access_level.isEnabledFor(logging.INFO):
+                access_log.info("request", method=request.method, route=route, status=status,
+                                ms=round(seconds * 1000, 2), request_id=request_id_of(request),
+                                client_ip=client_ip(request, trusted))
 
     return middleware
 

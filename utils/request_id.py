@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 from aiohttp import web
@@ -22,7 +22,7 @@ def accept_or_make_request_id(inbound: str | None) -> str:
     """Keep a client's ID when it is safe to echo and log; otherwise make a new one."""
     if inbound is not None and _VALID_REQUEST_ID.fullmatch(inbound):
         return inbound
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, as uuid4 but without its overhead
 
 
 def request_id_of(request: web.Request) -> str:
