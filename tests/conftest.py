@@ -7,6 +7,7 @@ otherwise those tests are skipped with the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -21,7 +22,8 @@ from sqlalchemy import text
 
 from store import migrate
 from store.database import Database
-from store.models import Base
+from store.models import Base, DiscordLink, User
+from tests.jwks_server import FakeSupabase, SigningKey
 from utils.config import Settings
 
 POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -120,14 +122,41 @@ def fresh_postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    """The local Redis (database 15), flushed before and after each test."""
+async def supabase() -> AsyncIterator[FakeSupabase]:
+    """A loopback Supabase serving a JWKS with an ES256 and an RS256 key."""
+    server = FakeSupabase()
+    server.keys = [SigningKey("ES256"), SigningKey("RS256")]
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def link_discord(database: Database, user_id: str, discord_user_id: int) -> None:
+    """A user with a verified Discord link, as the auth webhook would create."""
+    async with database.transaction() as session:
+        session.add(User(id=user_id))
+        await session.flush()
+        session.add(DiscordLink(discord_user_id=discord_user_id, user_id=user_id))
+
+
+@contextlib.asynccontextmanager
+async def empty_redis() -> AsyncIterator[redis_asyncio.Redis]:
+    """A client of the local Redis (database 15), flushed before and after use."""
     client = redis_asyncio.Redis.from_url(REDIS_URL)
     try:
         await client.flushdb()
     except (OSError, redis_asyncio.RedisError) as exc:
         await client.aclose()
         service_missing("Redis", exc)
-    yield REDIS_URL
-    await client.flushdb()
-    await client.aclose()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The URL of the local Redis (database 15), flushed before and after each test."""
+    async with empty_redis():
+        yield REDIS_URL

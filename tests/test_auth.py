@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -29,15 +29,6 @@ from utils.control_api import CONTROL, FailureTracker
 Client = TestClient[web.Request, web.Application]
 API_KEY = "static-service-key-0123456789abcdef"
 HS_SECRET = "legacy-hs256-secret-0123456789abcdefghij"
-
-
-@pytest.fixture
-async def supabase() -> AsyncIterator[FakeSupabase]:
-    server = FakeSupabase()
-    server.keys = [SigningKey("ES256"), SigningKey("RS256")]
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

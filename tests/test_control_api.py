@@ -13,8 +13,9 @@ from sqlalchemy import select
 import api
 from store import api_keys
 from store.database import Database
-from store.models import AuditLog, DiscordLink, User
-from tests.jwks_server import FakeSupabase, SigningKey
+from store.models import AuditLog
+from tests.conftest import link_discord
+from tests.jwks_server import FakeSupabase
 from tests.webhook_support import SECRETS, auth_event, encode, standard_headers
 from utils.config import Settings
 from utils.openapi import build_document
@@ -93,56 +94,38 @@ async def test_bad_guild_id_is_422(client: Client) -> None:
 
 async def test_users_act_on_guilds_only_through_a_verified_link(
         aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
-        database: Database) -> None:
-    supabase = FakeSupabase()
-    supabase.keys = [SigningKey("ES256")]
-    await supabase.start()
-    try:
-        settings = make_settings(supabase_url=supabase.url, owner_ids="424242424242424242")
-        client = await aiohttp_client(api.create_app(settings, database=database))
-        bearer = {"Authorization": f"Bearer {supabase.token(sub='user-1')}"}
-        unlinked = await client.get(f"/api/v1/guilds/{GUILD}/config", headers=bearer)
-        assert unlinked.status == 403
-        assert (await unlinked.json())["detail"] == "link your Discord account first"
-        async with database.transaction() as session:
-            session.add(User(id="user-1"))
-            await session.flush()
-            session.add(DiscordLink(discord_user_id=111111111111111111, user_id="user-1"))
-        not_admin = await client.get(f"/api/v1/guilds/{GUILD}/config", headers=bearer)
-        assert (await not_admin.json())["detail"] == "guild admins only"
-        me = await (await client.get("/api/v1/me", headers=bearer)).json()
-        assert me["discord_user_id"] == "111111111111111111"
-        owner = {"Authorization": f"Bearer {supabase.token(sub='owner-1')}"}
-        async with database.transaction() as session:
-            session.add(User(id="owner-1"))
-            await session.flush()
-            session.add(DiscordLink(discord_user_id=424242424242424242, user_id="owner-1"))
-        assert (await client.get(f"/api/v1/guilds/{GUILD}/config", headers=owner)).status == 200
-    finally:
-        await supabase.stop()
+        database: Database, supabase: FakeSupabase) -> None:
+    settings = make_settings(supabase_url=supabase.url, owner_ids="424242424242424242")
+    client = await aiohttp_client(api.create_app(settings, database=database))
+    bearer = {"Authorization": f"Bearer {supabase.token(sub='user-1')}"}
+    unlinked = await client.get(f"/api/v1/guilds/{GUILD}/config", headers=bearer)
+    assert unlinked.status == 403
+    assert (await unlinked.json())["detail"] == "link your Discord account first"
+    await link_discord(database, "user-1", 111111111111111111)
+    not_admin = await client.get(f"/api/v1/guilds/{GUILD}/config", headers=bearer)
+    assert (await not_admin.json())["detail"] == "guild admins only"
+    me = await (await client.get("/api/v1/me", headers=bearer)).json()
+    assert me["discord_user_id"] == "111111111111111111"
+    await link_discord(database, "owner-1", 424242424242424242)
+    owner = {"Authorization": f"Bearer {supabase.token(sub='owner-1')}"}
+    assert (await client.get(f"/api/v1/guilds/{GUILD}/config", headers=owner)).status == 200
 
 
 async def test_banned_user_from_the_auth_webhook_loses_api_access(
         aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
-        database: Database) -> None:
-    supabase = FakeSupabase()
-    supabase.keys = [SigningKey("ES256")]
-    await supabase.start()
-    try:
-        settings = make_settings(supabase_url=supabase.url,
-                                 supabase_webhook_secret=SECRETS["SUPABASE_WEBHOOK_SECRET"])
-        client = await aiohttp_client(api.create_app(settings, database=database))
-        bearer = {"Authorization": f"Bearer {supabase.token()}"}
-        assert (await client.get("/api/v1/me", headers=bearer)).status == 200
-        event = auth_event("UPDATE")
-        event["record"]["banned_until"] = "2999-01-01T00:00:00Z"
-        body = encode(event)
-        response = await client.post("/webhooks/supabase/auth", data=body, headers=
-                                     standard_headers(SECRETS["SUPABASE_WEBHOOK_SECRET"], body))
-        assert response.status == 200
-        assert (await client.get("/api/v1/me", headers=bearer)).status == 401
-    finally:
-        await supabase.stop()
+        database: Database, supabase: FakeSupabase) -> None:
+    settings = make_settings(supabase_url=supabase.url,
+                             supabase_webhook_secret=SECRETS["SUPABASE_WEBHOOK_SECRET"])
+    client = await aiohttp_client(api.create_app(settings, database=database))
+    bearer = {"Authorization": f"Bearer {supabase.token()}"}
+    assert (await client.get("/api/v1/me", headers=bearer)).status == 200
+    event = auth_event("UPDATE")
+    event["record"]["banned_until"] = "2999-01-01T00:00:00Z"
+    body = encode(event)
+    response = await client.post("/webhooks/supabase/auth", data=body, headers=standard_headers(
+        SECRETS["SUPABASE_WEBHOOK_SECRET"], body))
+    assert response.status == 200
+    assert (await client.get("/api/v1/me", headers=bearer)).status == 401
 
 
 async def test_command_stats_paginate(client: Client) -> None:

@@ -7,11 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis.asyncio as redis_asyncio
 
 import api
 from store.database import Database
-from tests.conftest import REDIS_URL, service_missing
+from tests.conftest import empty_redis
 from tests.tcp_proxy import TcpProxy
 from utils.config import Settings
 from utils.rate_limit import MemoryBackend, Rate, RateLimiter, RedisBackend, decide
@@ -32,15 +31,8 @@ async def backend(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         yield MemoryBackend()
         return
-    client = redis_asyncio.Redis.from_url(REDIS_URL)
-    try:
-        await client.flushdb()
-    except (OSError, redis_asyncio.RedisError) as exc:
-        await client.aclose()
-        service_missing("Redis", exc)
-    yield RedisBackend(client, prefix="test:")
-    await client.flushdb()
-    await client.aclose()
+    async with empty_redis() as client:
+        yield RedisBackend(client, prefix="test:")
 
 
 async def test_exact_sequence_at_window_edges(backend: Any) -> None:

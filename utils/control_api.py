@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from store import audit, guild_settings
@@ -24,7 +24,7 @@ from store.database import Database
 from store.models import DiscordLink
 from utils.auth import ANONYMOUS, Authenticator, AuthError, Principal, revoke
 from utils.client_ip import IPNetwork, client_ip
-from utils.errors import APIError, error_response
+from utils.errors import APIError, error_response, parse_json_body
 from utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -213,15 +213,7 @@ M = TypeVar("M", bound=BaseModel)
 async def read_model(request: web.Request, model: type[M]) -> M:
     if request.content_type != "application/json":
         raise APIError(415, "Content-Type must be application/json")
-    body = await request.read()  # capped by the app's client_max_size (413)
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise APIError(400, "request body is not valid JSON") from None
-        errors = [{"loc": ".".join(str(part) for part in error["loc"]) or "body",
-                   "msg": error["msg"]} for error in exc.errors()[:20]]
-        raise APIError(422, "request failed validation", errors=errors) from None
+    return parse_json_body(model, await request.read())  # read capped at 1 MiB (413)
 
 
 def actor_of(principal: Principal) -> str:

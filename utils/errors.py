@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import BaseModel, ValidationError
 
 from utils.logging import get_logger
 from utils.request_id import request_id_of
@@ -51,6 +52,27 @@ class APIError(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+
+
+M = TypeVar("M", bound=BaseModel)
+MAX_FIELD_ERRORS = 20
+
+
+def parse_json_body(model: type[M], body: bytes) -> M:
+    """Validate a JSON body with `model`: 400 when it is not UTF-8 JSON, 422 with the failing
+    fields (never their values) when it does not fit."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise APIError(400, "body is not UTF-8") from None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise APIError(400, "body is not valid JSON") from None
+        errors = [{"loc": ".".join(str(part) for part in error["loc"]) or "body",
+                   "msg": error["msg"]} for error in exc.errors()[:MAX_FIELD_ERRORS]]
+        raise APIError(422, "body failed validation", errors=errors) from None
 
 
 _PASSTHROUGH_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import redis.asyncio as redis_asyncio
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
@@ -33,7 +33,7 @@ from store.database import insert_ignoring_conflicts, is_unavailable
 from store.models import WebhookDelivery, utcnow
 from utils.app_keys import DATABASE, METRICS, REDIS, SETTINGS
 from utils.config import Settings
-from utils.errors import error_response
+from utils.errors import APIError, error_response, parse_json_body
 from utils.logging import get_logger
 
 MAX_HEADER_LENGTH = 4096
@@ -249,17 +249,9 @@ async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 def parse_payload(body: bytes, model: type[BaseModel]) -> BaseModel:
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WebhookRejected(400, "body is not UTF-8") from None
-    try:
-        return model.model_validate_json(text)
-    except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise WebhookRejected(400, "body is not valid JSON") from None
-        errors = [{"loc": ".".join(str(part) for part in error["loc"]) or "body",
-                   "msg": error["msg"]} for error in exc.errors()[:20]]
-        raise WebhookRejected(422, "payload failed validation", errors=errors) from None
+        return parse_json_body(model, body)
+    except APIError as exc:
+        raise WebhookRejected(exc.status, exc.detail, errors=exc.extra.get("errors")) from None
 
 
 class ReplayCache:
