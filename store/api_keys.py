@@ -18,6 +18,9 @@ from sqlalchemy import select
 from store.database import Database
 from store.models import ApiKey, utcnow
 
+# Every scope a route can require (utils/control_api.py). A key asks for a subset.
+SCOPES = frozenset({"me:read", "guilds:read", "guilds:write", "audit:read", "stats:read",
+                    "knowledge:read", "drive:sync", "auth:revoke"})
 KEY_PATTERN = re.compile(r"bk_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})")
 SCOPE_PATTERN = re.compile(r"[a-z][a-z0-9_]*(:[a-z0-9_]+)?")
 _DURATION = re.compile(r"(\d{1,5})([mhdw])")
@@ -56,6 +59,10 @@ def parse_scopes(text: str) -> tuple[str, ...]:
     bad = [scope for scope in scopes if not SCOPE_PATTERN.fullmatch(scope)]
     if bad:
         raise ApiKeyError(f"invalid scope name(s): {', '.join(bad)[:200]}")
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown:
+        raise ApiKeyError(f"unknown scope(s): {', '.join(unknown)[:200]}; "
+                          f"known: {', '.join(sorted(SCOPES))}")
     return scopes
 
 

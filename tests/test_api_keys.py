@@ -17,7 +17,8 @@ from tests.process import BOT, base_env
 
 
 async def test_created_key_is_found_and_only_its_hash_is_stored(database: Database) -> None:
-    created = await api_keys.create_key(database, name="ci", scopes=("drive:sync",),
+    created = await api_keys.create_key(database, name="ci",
+                                        scopes=api_keys.parse_scopes("drive:sync"),
                                         expires_in=None)
     match = api_keys.KEY_PATTERN.fullmatch(created.plaintext)
     assert match is not None
@@ -73,7 +74,7 @@ def test_parse_duration_rejects(bad: str) -> None:
         api_keys.parse_duration(bad)
 
 
-@pytest.mark.parametrize("bad", ["", ",", "Drive:Sync", "a b", "x:"])
+@pytest.mark.parametrize("bad", ["", ",", "Drive:Sync", "a b", "x:", "drive:synch"])
 def test_parse_scopes_rejects(bad: str) -> None:
     with pytest.raises(api_keys.ApiKeyError):
         api_keys.parse_scopes(bad)
@@ -86,7 +87,7 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
         return subprocess.run([sys.executable, BOT, "apikey", *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=60, check=False)
 
-    created = run("create", "--name", "dashboard", "--scopes", "drive:sync,stats",
+    created = run("create", "--name", "dashboard", "--scopes", "drive:sync,stats:read",
                   "--expires", "30d")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -96,7 +97,7 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
 
     listed = run("list")
     assert prefix in listed.stdout
-    assert "drive:sync,stats" in listed.stdout
+    assert "drive:sync,stats:read" in listed.stdout
     assert secret not in listed.stdout + listed.stderr
 
     assert run("revoke", prefix).returncode == 0

@@ -203,3 +203,17 @@ async def test_refusals_are_audited(client: Client, database: Database) -> None:
         rows = (await session.scalars(select(AuditLog))).all()
     assert [(row.event, row.details["status"]) for row in rows] == [("api.auth.refused", 401)]
     assert "wrong" not in json.dumps([row.details for row in rows])
+
+
+async def test_service_keys_are_compared_in_constant_time(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert (await client.get("/api/v1/me", headers={"X-Api-Key": API_KEY})).status == 200
+    assert (API_KEY.encode(), API_KEY.encode()) in compared

@@ -44,8 +44,7 @@ TOKEN_CACHE_SIZE = 5000
 REVOCATION_LIFETIME = timedelta(days=1)  # longer than any Supabase access token lives
 ALL_SCOPES = "*"
 # What a signed-in user may ask for; guild routes also check that they admin that guild.
-USER_SCOPES = frozenset({"me:read", "guilds:read", "guilds:write", "audit:read",
-                         "knowledge:read", "stats:read"})
+USER_SCOPES = api_keys.SCOPES - {"drive:sync", "auth:revoke"}
 
 Clock = Callable[[], float]
 
