@@ -30,8 +30,10 @@ BARE = BARE_APP.replace('"/readyz"', '"/health"').replace("ready)", "ready)\n"
                                                           "app.router.add_get('/readyz', ready)")
 
 
-async def load(port: int, count: int, concurrency: int) -> float:
-    url = f"http://127.0.0.1:{port}/health"
+async def load(port: int, count: int, concurrency: int, path: str = "/health",
+               expect: int | None = 200) -> float:
+    """Requests per second of GET `path` from `concurrency` concurrent clients."""
+    url = f"http://127.0.0.1:{port}{path}"
     remaining = count
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
         async def worker() -> None:
@@ -39,8 +41,8 @@ async def load(port: int, count: int, concurrency: int) -> float:
             while remaining > 0:
                 remaining -= 1
                 async with http.get(url) as response:
-                    if response.status != 200:
-                        raise RuntimeError(f"/health answered {response.status}")
+                    if expect is not None and response.status != expect:
+                        raise RuntimeError(f"{path} answered {response.status}")
                     await response.read()
 
         started = time.perf_counter()

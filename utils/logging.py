@@ -55,6 +55,12 @@ def configure_logging(
 ) -> None:
     """Route structlog and stdlib logging through one masking pipeline to one handler."""
     register_secrets(secrets)
+    # Records never show file, line, thread or process, so skip computing them: finding the
+    # caller walks the whole (asyncio-deep) stack on every record.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
