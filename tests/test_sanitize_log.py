@@ -103,3 +103,14 @@ def test_properties(text: str) -> None:
 def test_adversarial_megabyte_inputs_finish(adversarial: str) -> None:
     # A quadratic pattern would take minutes here; bench/sanitize.py reports the time per MiB.
     assert len(safe_log_message(adversarial, limit=1000)) <= 1000
+
+
+def test_the_unsafe_set_covers_every_plane() -> None:
+    import sys
+    import unicodedata
+
+    from utils.sanitize import _UNSAFE_LOG_CHARS
+
+    everywhere = {chr(code) for code in range(sys.maxunicode + 1)
+                  if unicodedata.category(chr(code)) in {"Cc", "Cf", "Zl", "Zp"}}
+    assert set(_UNSAFE_LOG_CHARS) == everywhere
