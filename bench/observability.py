@@ -38,9 +38,6 @@ def serve(port: int, with_recording: bool) -> None:
 
     # As in production: JSON lines through the masking pipeline (to /dev/null here).
     configure_logging(log_format="json", stream=open(os.devnull, "w"))  # noqa: SIM115
-    if os.environ.get("BENCH_NO_ACCESS_LOG"):
-        import logging
-        logging.getLogger("access").setLevel(logging.WARNING)
 
     folder = tempfile.mkdtemp()
     url = f"sqlite+aiosqlite:///{folder}/bench.db"

@@ -39,10 +39,12 @@ def _trusted(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
 def resolve_client_ip(peer: str | None, forwarded_for: Iterable[str],
                       trusted: Sequence[IPNetwork]) -> str:
     """The client address as a string (pure: the peer and the X-Forwarded-For values in)."""
+    if not trusted:
+        return peer or "unknown"  # no proxy is believed: the socket peer, as it is
     address = _parse(peer or "")
     if address is None:
         return peer or "unknown"
-    if not trusted or not _trusted(address, trusted):
+    if not _trusted(address, trusted):
         return str(address)
     hops = [hop for value in forwarded_for for hop in value.split(",") if hop.strip()]
     for hop in reversed(hops):

@@ -15,7 +15,7 @@ from contextvars import Token
 from typing import Any, Literal, TextIO
 
 import structlog
-from structlog.typing import EventDict, Processor
+from structlog.typing import EventDict, FilteringBoundLogger, Processor
 
 from utils.sanitize import register_secrets, safe_log_block, safe_log_message
 
@@ -37,8 +37,7 @@ def mask_record(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
@@ -67,18 +66,24 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     shared = _shared_processors()
+    output = stream or sys.stderr
+    # Our own records go straight from structlog to the stream: no stdlib LogRecord on the way,
+    # which makes the per-request access line several times cheaper. A disabled level costs
+    # one method call.
     structlog.configure(
-        # filter_by_level first: a record of a disabled level costs nothing further.
-        processors=[structlog.stdlib.filter_by_level, *shared,
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[_name_key, *shared, renderer],
+        logger_factory=structlog.WriteLoggerFactory(file=output),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        # Not cached: a reconfiguration (tests, or a new stream) reaches every logger, for
+        # about 1 µs per record.
+        cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    # Libraries' records (discord.py, aiohttp, Alembic) take the stdlib route through the same
+    # processors, so they are masked and rendered alike.
+    handler = logging.StreamHandler(output)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
@@ -92,9 +97,17 @@ def configure_logging(
     logging.getLogger("discord.gateway").setLevel(max(logging.INFO, root.level))
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+def get_logger(name: str) -> FilteringBoundLogger:
+    # "logger" is a parameter of structlog.get_logger, so the name travels as "logger_name"
+    # and `_name_key` files it under "logger", as stdlib records have it.
+    logger: FilteringBoundLogger = structlog.get_logger(logger_name=name)
     return logger
+
+
+def _name_key(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    if "logger_name" in event_dict:
+        event_dict["logger"] = event_dict.pop("logger_name")
+    return event_dict
 
 
 def bind_request_id(request_id: str) -> Mapping[str, Token[Any]]:

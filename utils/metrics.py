@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 # Seconds. This API answers health checks in well under a millisecond and webhooks in a few
 # milliseconds to tens of milliseconds; a slow database shows up in the upper buckets.
@@ -39,12 +46,8 @@ class Metrics:
         self.webhook_deliveries = Counter(
             "webhook_deliveries_total", "Webhook deliveries by webhook and outcome",
             ["webhook", "outcome"], registry=self.registry)
-        self.requests = Counter(
-            "http_requests_total", "HTTP requests by route template and status class",
-            ["route", "status_class"], registry=self.registry)
-        self.latency = Histogram(
-            "http_request_duration_seconds", "HTTP request latency by route template",
-            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.http = RequestCollector()
+        self.registry.register(self.http)
         self.rate_limit_refusals = Gauge(
             "rate_limit_refusals", "Requests refused by the rate limiter since start",
             registry=self.registry)
@@ -59,17 +62,44 @@ class Metrics:
                                   ["command", "outcome"], registry=self.registry)
         self.outbox = Gauge("outbox_entries", "Outbox entries by status", ["status"],
                             registry=self.registry)
-        self._request_children: dict[tuple[str, str], Any] = {}
-        self._latency_children: dict[str, Any] = {}
 
     def observe_request(self, route: str, status: int, kind: str, seconds: float) -> None:
-        """Count one request; the labelled children are looked up once per series."""
-        key = (route, kind)
-        counter = self._request_children.get(key)
-        if counter is None:
-            counter = self._request_children[key] = self.requests.labels(route, kind)
-        counter.inc()
-        histogram = self._latency_children.get(route)
-        if histogram is None:
-            histogram = self._latency_children[route] = self.latency.labels(route)
-        histogram.observe(seconds)
+        self.http.observe(route, kind, seconds)
+
+
+class RequestCollector(Collector):
+    """http_requests_total and http_request_duration_seconds, kept as plain counts.
+
+    One request costs a dict lookup and a bisect, with no lock (the event loop is one thread);
+    the Prometheus families are built only when /metrics is scraped.
+    """
+
+    def __init__(self) -> None:
+        self._requests: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._buckets: dict[str, list[int]] = {}  # per route: counts per bucket, then +Inf
+        self._sums: defaultdict[str, float] = defaultdict(float)
+
+    def observe(self, route: str, kind: str, seconds: float) -> None:
+        self._requests[(route, kind)] += 1
+        counts = self._buckets.get(route)
+        if counts is None:
+            counts = self._buckets[route] = [0] * (len(LATENCY_BUCKETS) + 1)
+        counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._sums[route] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("http_requests", "HTTP requests by route template and "
+                                       "status class", labels=["route", "status_class"])
+        for (route, kind), count in sorted(self._requests.items()):
+            requests.add_metric([route, kind], count)
+        yield requests
+        latency = HistogramMetricFamily("http_request_duration_seconds",
+                                        "HTTP request latency by route template",
+                                        labels=["route"])
+        for route, counts in sorted(self._buckets.items()):
+            cumulative, running = [], 0
+            for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            latency.add_metric([route], cumulative, sum_value=self._sums[route])
+        yield latency

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from utils.logging import get_logger
 from utils.request_id import request_id_of
 
 access_log = get_logger("access")
-_access_level = logging.getLogger("access")  # the stdlib logger decides the level
 
 RELATIVE_ACCURACY = 0.01
 BIN_LIMIT = 2048
@@ -183,7 +181,7 @@ def observability_middleware(observatory: Observatory, metrics: Any,
             observatory.record(route, webhook_name(request), status, seconds)
             metrics.observe_request(route, status, status_class(status), seconds)
             # Probes hit every few seconds from every replica: counted, not logged.
-            if request.path not in QUIET_PATHS and _access_level.isEnabledFor(logging.INFO):
+            if request.path not in QUIET_PATHS:
                 access_log.info("request", method=request.method, route=route, status=status,
                                 ms=round(seconds * 1000, 2), request_id=request_id_of(request),
                                 client_ip=client_ip(request, trusted))
