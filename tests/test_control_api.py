@@ -172,3 +172,25 @@ async def test_openapi_is_served(client: Client) -> None:
     response = await client.get("/openapi.json")
     assert response.status == 200
     assert "/api/v1/guilds/{guild_id}/config" in (await response.json())["paths"]
+
+
+
+async def test_a_handler_past_its_time_limit_answers_503(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from utils import control_api
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    monkeypatch.setattr(control_api, "HANDLER_TIMEOUT_SECONDS", 0.05)
+    app = api.create_app(make_settings(api_key=API_KEY), database=database)
+    app.router.add_get("/api/v1/test/slow", slow)
+    client = await aiohttp_client(app)
+    response = await client.get("/api/v1/test/slow", headers=JSON)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"
+    assert (await response.json())["detail"] == "the request took too long, retry later"
