@@ -217,3 +217,16 @@ async def test_service_keys_are_compared_in_constant_time(
     monkeypatch.setattr(hmac, "compare_digest", spy)
     assert (await client.get("/api/v1/me", headers={"X-Api-Key": API_KEY})).status == 200
     assert (API_KEY.encode(), API_KEY.encode()) in compared
+
+
+async def test_database_down_during_authentication_is_503(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings]) -> None:
+    dead = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    try:
+        client = await aiohttp_client(api.create_app(make_settings(api_key=API_KEY),
+                                                     database=dead))
+        response = await client.get("/api/v1/me", headers={"X-Api-Key": "bk_abcdefgh_" + "x" * 43})
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "5"
+    finally:
+        await dead.dispose()

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
+from store.database import is_unavailable
 from utils.logging import get_logger
 from utils.request_id import request_id_of
 
@@ -95,7 +96,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(request, 400, "request body is not valid JSON")
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc):
+            # The database is away: the client should retry, and nothing is broken in code.
+            log.warning("database unavailable", path=request.path, error_type=type(exc).__name__)
+            return error_response(request, 503, "temporarily unavailable, retry later",
+                                  headers={"Retry-After": "5"})
         log.exception("unhandled error", path=request.path, method=request.method)
         return error_response(request, 500)
     return response
