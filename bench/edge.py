@@ -31,11 +31,12 @@ BARE = BARE_APP.replace('"/readyz"', '"/health"').replace("ready)", "ready)\n"
 
 
 async def load(port: int, count: int, concurrency: int, path: str = "/health",
-               expect: int | None = 200) -> float:
+               expect: int | None = 200, headers: dict[str, str] | None = None) -> float:
     """Requests per second of GET `path` from `concurrency` concurrent clients."""
     url = f"http://127.0.0.1:{port}{path}"
     remaining = count
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+                                     headers=headers) as http:
         async def worker() -> None:
             nonlocal remaining
             while remaining > 0:

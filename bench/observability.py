@@ -27,6 +27,7 @@ from bench.edge import load
 from tests.process import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH_KEY = "bench-service-key-0123456789"
 
 
 def serve(port: int, with_recording: bool) -> None:
@@ -42,7 +43,7 @@ def serve(port: int, with_recording: bool) -> None:
     folder = tempfile.mkdtemp()
     url = f"sqlite+aiosqlite:///{folder}/bench.db"
     migrate.upgrade(url)
-    app = api.create_app(Settings(_env_file=None, database_url=url,
+    app = api.create_app(Settings(_env_file=None, database_url=url, api_key=BENCH_KEY,
                                   rate_limit_health="100000000/minute",
                                   rate_limit_read="100000000/minute"))
     if not with_recording:
@@ -78,14 +79,15 @@ async def main() -> None:
         for name, process in processes.items():
             wait_until_ready(ports[name], process)
             await load(ports[name], 500, args.concurrency)
-        # /health: the cheapest route, where the recorder's fixed cost shows most; a 404 is
-        # access-logged like every ordinary request.
-        for path in ("/health", "/no-such-route"):
+        # /health: the cheapest route, where the recorder's fixed cost shows most; a 404 and a
+        # dashboard read (/api/v1/me with a service key) are access-logged like every request.
+        for path in ("/health", "/no-such-route", "/api/v1/me"):
             rates: dict[str, list[float]] = {"with": [], "without": []}
             for _ in range(3):
                 for name in ("with", "without"):
                     rates[name].append(await load(ports[name], args.requests,
-                                                  args.concurrency, path, expect=None))
+                                                  args.concurrency, path, expect=None,
+                                                  headers={"X-Api-Key": BENCH_KEY}))
             with_rate, without_rate = (statistics.median(rates[n]) for n in ("with", "without"))
             ratio = with_rate / without_rate
             print(f"GET {path} x {args.requests} x 3 rounds, concurrency {args.concurrency}")
