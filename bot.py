@@ -24,6 +24,7 @@ from discord.ext import commands
 
 import api
 import webhooks
+from cogs import EXTENSIONS
 from store import api_keys, migrate
 from store.database import Database, ensure_sqlite_directory
 from utils.command_errors import on_app_command_error, on_prefix_command_error
@@ -36,8 +37,6 @@ from utils.premium_cache import PremiumCache
 
 log = get_logger("bot")
 
-COGS: tuple[str, ...] = ("cogs.general", "cogs.knowledge", "cogs.account", "cogs.admin",
-                         "cogs.owner")
 SHUTDOWN_GRACE_SECONDS = 6.0
 EXIT_CONFIG_ERROR = 2
 
@@ -89,7 +88,7 @@ class CommunityBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         # Commands are synced only on demand by an owner (`/sync`), never at startup.
-        for extension in COGS:
+        for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.outbox.start()
 

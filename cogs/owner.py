@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs import EXTENSIONS
 from store import audit, migrate
 from utils.confirm import ConfirmView
 from utils.sanitize import safe_code_block
@@ -84,12 +85,10 @@ class Owner(commands.Cog):
     @app_commands.command(name="reload", description="Reload one cog")
     @app_commands.describe(cog="The cog to reload")
     async def reload(self, interaction: discord.Interaction[Any], cog: str) -> None:
-        from bot import COGS
-
         extension = f"cogs.{cog}"
-        if extension not in COGS:
+        if extension not in EXTENSIONS:
             await interaction.response.send_message(
-                f"Unknown cog. Choose one of: {', '.join(name[5:] for name in COGS)}.",
+                f"Unknown cog. Choose one of: {', '.join(name[5:] for name in EXTENSIONS)}.",
                 ephemeral=True)
             return
         await self.bot.reload_extension(extension)
@@ -99,9 +98,7 @@ class Owner(commands.Cog):
     @reload.autocomplete("cog")
     async def reload_choices(self, interaction: discord.Interaction[Any],
                              current: str) -> list[app_commands.Choice[str]]:
-        from bot import COGS
-
-        names = [name[5:] for name in COGS if current.lower() in name]
+        names = [name[5:] for name in EXTENSIONS if current.lower() in name]
         return [app_commands.Choice(name=name, value=name) for name in names[:25]]
 
     @requires_owner()

@@ -210,3 +210,16 @@ async def test_sync_publishes_commands_only_when_an_owner_asks(
     await followup(fake, interaction)
     (published,) = fake.sent("PUT", r"/applications/\d+/commands")
     assert {command["name"] for command in published.body} >= {"ping", "migrate", "config"}
+
+
+async def test_reload_knows_only_the_bots_own_cogs(fake: FakeDiscord,
+                                                  client: bot.CommunityBot) -> None:
+    unknown = await run(fake, "reload", OWNER,
+                        options=[{"name": "cog", "type": 3, "value": "../../etc/passwd"}])
+    reply = (await callback(fake, unknown)).body["data"]["content"]
+    assert reply.startswith("Unknown cog. Choose one of: general, knowledge")
+    assert "passwd" not in reply
+    known = await run(fake, "reload", OWNER, options=[{"name": "cog", "type": 3,
+                                                       "value": "general"}])
+    assert (await callback(fake, known)).body["data"]["content"] == "Reloaded `general`."
+    assert "ping" in {command.name for command in client.tree.get_commands()}

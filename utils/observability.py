@@ -24,6 +24,7 @@ from ddsketch import LogCollapsingLowestDenseDDSketch
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from utils.client_ip import IPNetwork, client_ip, in_networks
+from utils.errors import APIError
 from utils.logging import get_logger
 from utils.request_id import request_id_of
 
@@ -195,8 +196,6 @@ def observability_middleware(observatory: Observatory, metrics: Any,
 def check_operator(request: web.Request, *, api_key: str | None,
                    allowed: tuple[IPNetwork, ...], trusted: tuple[IPNetwork, ...]) -> None:
     """503 without a configured key, 403 from outside ALLOWED_IPS, 401 on a wrong key."""
-    from utils.errors import APIError
-
     if api_key is None:
         raise APIError(503, "no service key is configured (API_KEY)")
     if allowed and not in_networks(client_ip(request, trusted), allowed):
