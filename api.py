@@ -39,6 +39,7 @@ from utils.logging import get_logger
 from utils.metrics import CommandStats, Metrics
 from utils.observability import (
     Observatory,
+    access_log_middleware,
     check_operator,
     observability_middleware,
     prometheus_response,
@@ -168,11 +169,11 @@ def create_app(
     metrics_registry = Metrics()
     app = web.Application(
         # Order matters: the request ID first (everything after can log and answer with it),
-        # then the recorder (it sees every outcome, 500s and 429s included), errors, the rate
-        # limiter (a 429 costs no authentication work), then auth.
+        # then the access log and the recorder (they see every outcome, 500s and 429s
+        # included), errors, the rate limiter (a 429 costs no authentication work), then auth.
         middlewares=[request_id_middleware,
-                     observability_middleware(observatory, metrics_registry,
-                                              settings.trusted_proxies),
+                     access_log_middleware(settings.trusted_proxies),
+                     observability_middleware(observatory, metrics_registry),
                      error_middleware,
                      rate_limit_middleware(limiter, settings.trusted_proxies),
                      control_api_middleware()],
