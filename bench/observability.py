@@ -5,7 +5,7 @@ sketches, Prometheus), and the same client loads them alternately: the ratio of 
 second (goal >= 0.9) says what recording costs. The access log, a middleware of its own, runs in
 both. Then the memory of one series after 1,000,000 samples.
 
-    .venv/bin/python -m bench.observability [--requests 4000] [--concurrency 32]
+    .venv/bin/python -m bench.observability [--requests 8000] [--concurrency 32]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def memory_per_series(samples: int) -> int:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, default=8000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     ports = {"with": free_port(), "without": free_port()}
