@@ -20,13 +20,12 @@ from store.models import AppState, AuditLog, utcnow
 from utils.request_id import current_request_id
 
 SALT_KEY = "audit_actor_salt"
-_salt_cache: dict[str, bytes] = {}
+_salt_cache: dict[object, bytes] = {}  # by engine: one salt per database
 
 
 async def actor_salt(session: AsyncSession) -> bytes:
     """This installation's salt, created on first use (safe when replicas race to create it)."""
-    bind = session.get_bind()
-    cache_key = str(bind.engine.url)
+    cache_key = session.get_bind().engine
     if cache_key in _salt_cache:
         return _salt_cache[cache_key]
     value = await session.scalar(select(AppState.value).where(AppState.key == SALT_KEY))

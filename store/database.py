@@ -47,8 +47,11 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         return engine
     if "poolclass" not in options:
         options.setdefault("pool_pre_ping", True)
-        options.setdefault("pool_size", 10)
-        options.setdefault("max_overflow", 10)
+        # Connections above pool_size are closed when returned, and opening one costs a DNS
+        # lookup in a thread plus the PostgreSQL handshake: size the pool for the concurrency
+        # a replica really sees (webhooks, the API and the bot together).
+        options.setdefault("pool_size", 20)
+        options.setdefault("max_overflow", 20)
         options.setdefault("pool_timeout", 5)
     # A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
     options.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
