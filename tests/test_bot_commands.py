@@ -223,3 +223,24 @@ async def test_reload_knows_only_the_bots_own_cogs(fake: FakeDiscord,
                                                        "value": "general"}])
     assert (await callback(fake, known)).body["data"]["content"] == "Reloaded `general`."
     assert "ping" in {command.name for command in client.tree.get_commands()}
+
+
+async def test_admin_announcement_is_a_sanitized_embed_that_pings_no_one(
+        fake: FakeDiscord, client: bot.CommunityBot, database: Database) -> None:
+    channel = {"channels": {str(CHANNEL): {"id": str(CHANNEL), "type": 0, "name": "news",
+                                           "permissions": "0", "guild_id": str(GUILD)}}}
+    interaction = await run(fake, "announce", ADMIN, permissions=ADMINISTRATOR, resolved=channel,
+                            options=[{"name": "channel", "type": 7, "value": str(CHANNEL)},
+                                     {"name": "title", "type": 3, "value": "@everyone news"},
+                                     {"name": "message", "type": 3,
+                                      "value": "**big** <@&1> [x](javascript:alert(1))"}])
+    assert (await callback(fake, interaction)).body["data"]["content"] == "Posted."
+    (posted,) = fake.sent("POST", rf"/channels/{CHANNEL}/messages")
+    embed = posted.body["embeds"][0]
+    assert posted.body["allowed_mentions"] == {"parse": []}
+    assert "@everyone" not in embed["title"]
+    assert embed["description"].startswith("\\*\\*big\\*\\*")
+    assert "javascript:" not in embed["description"]
+    async with database.session() as session:
+        events = (await session.scalars(select(AuditLog.event))).all()
+    assert "guild.announcement" in events
