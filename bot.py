@@ -35,6 +35,7 @@ from utils.logging import configure_logging, get_logger
 from utils.metrics import CommandStats
 from utils.outbox_worker import OutboxWorker
 from utils.premium_cache import PremiumCache
+from utils.validators import holds_admin
 
 log = get_logger("bot")
 
@@ -114,8 +115,8 @@ class CommunityBot(commands.AutoShardedBot):
                 member = await guild.fetch_member(discord_user_id)
             except (discord.NotFound, discord.Forbidden):
                 return False
-        return member.guild_permissions.administrator or any(
-            role.id in self.settings.admin_role_id for role in member.roles)
+        return holds_admin(self.settings, discord_user_id, (role.id for role in member.roles),
+                           member.guild_permissions.administrator)
 
     async def on_ready(self) -> None:
         log.info("discord gateway ready", guilds=len(self.guilds))

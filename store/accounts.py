@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database import Database
 from store.models import DiscordLink, Reflection, User
@@ -15,6 +16,13 @@ from utils.premium_cache import PremiumCache
 class PremiumStatus:
     linked: bool
     premium: bool
+
+
+async def discord_id_for(session: AsyncSession, user_id: str) -> int | None:
+    """The Discord account linked to a Supabase user, in the caller's session."""
+    discord_id: int | None = await session.scalar(
+        select(DiscordLink.discord_user_id).where(DiscordLink.user_id == user_id))
+    return discord_id
 
 
 async def linked_user_id(database: Database, discord_user_id: int) -> str | None:

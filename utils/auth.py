@@ -96,21 +96,21 @@ class JwksCache:
         self.fetches = 0
 
     async def key(self, kid: str) -> jwt.PyJWK:
-        now = self._clock()
-        stale = self._fetched_at is None or now - self._fetched_at > JWKS_TTL_SECONDS
-        if stale or (kid not in self._keys and self._may_refetch(now)):
+        if self._needs_fetch(kid):
             async with self._lock:
-                now = self._clock()
-                stale = self._fetched_at is None or now - self._fetched_at > JWKS_TTL_SECONDS
-                if stale or (kid not in self._keys and self._may_refetch(now)):
+                if self._needs_fetch(kid):  # another caller may have fetched while we waited
                     await self._refresh()
         found = self._keys.get(kid)
         if found is None:
             raise AuthError(401, "unknown signing key")
         return found
 
-    def _may_refetch(self, now: float) -> bool:
-        return self._fetched_at is None or now - self._fetched_at >= JWKS_REFETCH_SECONDS
+    def _needs_fetch(self, kid: str) -> bool:
+        """Never fetched, older than an hour, or an unknown kid at most every 30 s."""
+        if self._fetched_at is None:
+            return True
+        age = self._clock() - self._fetched_at
+        return age > JWKS_TTL_SECONDS or (kid not in self._keys and age >= JWKS_REFETCH_SECONDS)
 
     async def _refresh(self) -> None:
         try:

@@ -17,11 +17,9 @@ from typing import Any, Protocol, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from store import audit, guild_settings
+from store import accounts, audit, guild_settings
 from store.database import Database
-from store.models import DiscordLink
 from utils.auth import ANONYMOUS, Authenticator, AuthError, Principal, revoke
 from utils.client_ip import IPNetwork, client_ip
 from utils.errors import APIError, error_response, parse_json_body
@@ -168,8 +166,7 @@ async def _require_guild_admin(context: ControlContext, principal: Principal,
         raise AuthError(403, "guild admins only")
     guild_id = path_id(request, "guild_id")
     async with context.database.session() as session:
-        discord_id = await session.scalar(select(DiscordLink.discord_user_id)
-                                          .where(DiscordLink.user_id == principal.subject))
+        discord_id = await accounts.discord_id_for(session, principal.subject)
     if discord_id is None:
         raise AuthError(403, "link your Discord account first")
     if discord_id in context.owner_ids:
@@ -234,8 +231,7 @@ async def me(request: web.Request) -> web.Response:
                             "subject": principal.subject, "discord_user_id": None}
     if principal.subject is not None:
         async with request.app[CONTROL].database.session() as session:
-            discord_id = await session.scalar(select(DiscordLink.discord_user_id)
-                                              .where(DiscordLink.user_id == principal.subject))
+            discord_id = await accounts.discord_id_for(session, principal.subject)
         body["discord_user_id"] = str(discord_id) if discord_id is not None else None
     return web.json_response(body)
 

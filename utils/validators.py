@@ -8,7 +8,7 @@ enumerate every command and fail on one that declares nothing. The decorators go
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 import discord
@@ -37,17 +37,21 @@ def is_owner(settings: Settings, user_id: int) -> bool:
     return user_id in settings.owner_ids
 
 
+def holds_admin(settings: Settings, user_id: int, role_ids: Iterable[int],
+                administrator: bool) -> bool:
+    """The one admin rule: an owner, a holder of an ADMIN_ROLE_ID role, or an Administrator."""
+    return is_owner(settings, user_id) or administrator or any(
+        role_id in settings.admin_role_id for role_id in role_ids)
+
+
 def is_admin(settings: Settings, interaction: discord.Interaction[Any]) -> bool:
-    """Owner, or in a guild: a configured admin role or the Administrator permission."""
-    if is_owner(settings, interaction.user.id):
-        return True
+    """`holds_admin` for the caller of a command (outside a guild only owners qualify)."""
     if interaction.guild_id is None or not isinstance(interaction.user, discord.Member):
-        return False
+        return is_owner(settings, interaction.user.id)
     # Role ids straight from the interaction's member payload: they are there even when the
     # guild is not (yet) in the cache, where `Member.roles` would come back empty.
-    if any(role_id in settings.admin_role_id for role_id in interaction.user._roles):
-        return True
-    return interaction.permissions.administrator
+    return holds_admin(settings, interaction.user.id, interaction.user._roles,
+                       interaction.permissions.administrator)
 
 
 def _declare(access: Access) -> Callable[[T], T]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import outbox
-from store.models import DiscordLink
+from store import accounts, outbox
 from utils.sanitize import EMBED_DESCRIPTION_LIMIT, EMBED_TITLE_LIMIT, safe_embed_text
 from webhooks.common import Payload, UserId, WebhookContext, WebhookRejected, WebhookSpec
 
@@ -27,8 +25,7 @@ class FounderMessage(Payload):
 
 async def apply(session: AsyncSession, payload: FounderMessage,
                 context: WebhookContext) -> dict[str, Any]:
-    discord_id = await session.scalar(
-        select(DiscordLink.discord_user_id).where(DiscordLink.user_id == payload.user_id))
+    discord_id = await accounts.discord_id_for(session, payload.user_id)
     if discord_id is None:
         raise WebhookRejected(409, "user has no linked Discord account")
     embed = {
