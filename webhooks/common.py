@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -70,7 +71,8 @@ class Verified:
     scheme: str  # "standard" or "body-only"
 
 
-def parse_secrets(configured: str) -> list[WebhookSecret]:
+@functools.lru_cache(maxsize=64)  # the configured text is fixed: decode it once, not per request
+def parse_secrets(configured: str) -> tuple[WebhookSecret, ...]:
     """Comma-separated secrets (several allow rotation). Raises ValueError on a bad one.
 
     `whsec_<base64>` is decoded as Standard Webhooks prescribes; Supabase's `v1,whsec_...`
@@ -98,7 +100,7 @@ def parse_secrets(configured: str) -> list[WebhookSecret]:
         parsed.append(WebhookSecret(standard_key=standard, raw_key=raw))
     if not parsed:
         raise ValueError("no webhook secret")
-    return parsed
+    return tuple(parsed)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
