@@ -26,16 +26,16 @@ from discord.ext import commands
 import api
 import webhooks
 from cogs import EXTENSIONS
+from command_kit.access import holds_admin
+from command_kit.errors import on_app_command_error, on_prefix_command_error
+from delivery.discord_delivery import deliver
+from delivery.outbox_worker import OutboxWorker
+from members.premium import PremiumInvalidator
+from observability.command_stats import CommandStats
 from store import api_keys, migrate
 from store.database import Database, ensure_sqlite_directory
-from utils.command_errors import on_app_command_error, on_prefix_command_error
 from utils.config import WEBHOOK_SECRET_VARIABLES, ConfigError, Settings, load_settings
-from utils.discord_delivery import deliver
 from utils.logging import configure_logging, get_logger
-from utils.metrics import CommandStats
-from utils.outbox_worker import OutboxWorker
-from utils.premium_cache import PremiumCache
-from utils.validators import holds_admin
 
 log = get_logger("bot")
 
@@ -57,7 +57,7 @@ class CommunityBot(commands.AutoShardedBot):
     """The bot, with the settings and database it was built with."""
 
     def __init__(self, settings: Settings, database: Database,
-                 premium_cache: PremiumCache | None = None,
+                 premium: PremiumInvalidator | None = None,
                  command_stats: CommandStats | None = None) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -68,7 +68,7 @@ class CommunityBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.database = database
-        self.premium_cache = premium_cache if premium_cache is not None else PremiumCache()
+        self.premium = premium if premium is not None else PremiumInvalidator()
         self.command_stats = command_stats if command_stats is not None else CommandStats()
         self._gateway_started = False
         self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
@@ -124,13 +124,13 @@ class CommunityBot(commands.AutoShardedBot):
 
 
 def create_bot(settings: Settings, *, database: Database,
-               premium_cache: PremiumCache | None = None,
+               premium: PremiumInvalidator | None = None,
                command_stats: CommandStats | None = None) -> CommunityBot:
     """Build the bot without connecting, so tests can drive the same object production runs."""
     if settings.discord_api_base:
         # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
         discord.http.Route.BASE = settings.discord_api_base
-    bot = CommunityBot(settings, database, premium_cache, command_stats)
+    bot = CommunityBot(settings, database, premium, command_stats)
     if settings.discord_gateway_url:
         _use_gateway(bot, settings.discord_gateway_url)
     return bot
@@ -177,9 +177,9 @@ async def serve(settings: Settings) -> int:
         return 1
 
     database = Database(settings.database_url)
-    premium_cache = PremiumCache()  # one cache: the webhook invalidates what /premium reads
+    premium = PremiumInvalidator()  # one cache: the webhook invalidates what /premium reads
     command_stats = CommandStats()  # the bot counts, the API reports
-    bot = create_bot(settings, database=database, premium_cache=premium_cache,
+    bot = create_bot(settings, database=database, premium=premium,
                      command_stats=command_stats) if settings.discord_token else None
     if bot is None:
         log.warning("DISCORD_TOKEN is not set: the Discord bot stays off; the API still serves")
@@ -187,7 +187,7 @@ async def serve(settings: Settings) -> int:
         log.warning("NO AUTHENTICATION: neither API_KEY nor SUPABASE_URL is set; the control "
                     "API is open to anyone who can reach it. Development only.")
 
-    app = api.create_app(settings, database=database, gateway=bot, premium_cache=premium_cache,
+    app = api.create_app(settings, database=database, gateway=bot, premium=premium,
                          command_stats=command_stats)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     await runner.setup()

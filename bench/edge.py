@@ -23,8 +23,8 @@ import aiohttp
 import redis.asyncio as redis_asyncio
 
 from bench.startup import BARE_APP
-from tests.process import base_env, free_port, start_bot, wait_until_ready
-from utils.rate_limit import MemoryBackend, Rate, RedisBackend
+from edge.rate_limit import MemoryBackend, Rate, RedisBackend
+from harness.process import base_env, free_port, start_bot, wait_until_ready
 
 BARE = BARE_APP.replace('"/readyz"', '"/health"').replace("ready)", "ready)\n"
                                                           "app.router.add_get('/readyz', ready)")

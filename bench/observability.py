@@ -25,7 +25,7 @@ import numpy as np
 from aiohttp import web
 
 from bench.edge import load
-from tests.process import free_port, wait_until_ready
+from harness.process import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-service-key-0123456789"
@@ -54,7 +54,7 @@ def serve(port: int, with_recording: bool) -> None:
 
 
 def memory_per_series(samples: int) -> int:
-    from utils.observability import Series
+    from observability.series import Series
 
     values = np.random.default_rng(3).lognormal(-4, 1.5, samples).tolist()
     tracemalloc.start()

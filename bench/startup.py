@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.process import base_env, free_port, start_bot, wait_until_ready
+from harness.process import base_env, free_port, start_bot, wait_until_ready
 
 BARE_APP = """
 import sys

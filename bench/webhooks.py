@@ -23,9 +23,9 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from harness.process import base_env, free_port, start_bot, wait_until_ready
+from harness.signing import SECRETS, settings_overrides, standard_headers
 from store import migrate
-from tests.process import base_env, free_port, start_bot, wait_until_ready
-from tests.webhook_support import SECRETS, settings_overrides, standard_headers
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PATH = "/webhooks/reflections"

@@ -10,10 +10,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from command_kit.access import for_everyone
+from command_kit.confirm import ConfirmView
+from members.erasure import erase_person
+from members.premium import premium_status
 from store import accounts, personal_data
-from utils.confirm import ConfirmView
 from utils.sanitize import EMBED_FIELD_VALUE_LIMIT, safe_embed_text
-from utils.validators import for_everyone
 
 if TYPE_CHECKING:
     from bot import CommunityBot
@@ -32,8 +34,8 @@ class Account(commands.Cog):
     @for_everyone()
     @app_commands.command(name="premium", description="Show your premium status")
     async def premium(self, interaction: discord.Interaction[Any]) -> None:
-        status = await accounts.premium_status(self.bot.database, self.bot.premium_cache,
-                                               interaction.user.id)
+        status = await premium_status(self.bot.database, self.bot.premium.cache,
+                                      interaction.user.id)
         if not status.linked:
             text = "Your Discord account is not linked to an account on our app yet."
         else:
@@ -69,14 +71,10 @@ class Account(commands.Cog):
             await interaction.edit_original_response(content="Nothing was deleted.", view=None)
             return
         async with self.bot.database.transaction() as session:
-            identity = await personal_data.resolve_identity(
-                session, discord_user_id=interaction.user.id)
-            counts = await personal_data.erase_and_audit(session, identity,
-                                                         source="discord-command")
-        for user_id in identity.user_ids:
-            self.bot.premium_cache.invalidate(user_id)
+            erasure = await erase_person(session, self.bot.premium, source="discord-command",
+                                         discord_user_id=interaction.user.id)
         await view.answer.response.edit_message(
-            content=f"Done. Rows erased: {sum(counts.values())}.", view=None)
+            content=f"Done. Rows erased: {erasure.total}.", view=None)
 
     @for_everyone()
     @app_commands.checks.cooldown(1, 60.0, key=per_user)

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from command_kit.access import validate_admin
 from store import audit, guild_settings
 from utils.sanitize import EMBED_DESCRIPTION_LIMIT, EMBED_TITLE_LIMIT, safe_embed_text
-from utils.validators import validate_admin
 
 if TYPE_CHECKING:
     from bot import CommunityBot

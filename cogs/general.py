@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from utils.validators import Access, access_of, for_everyone, is_admin, is_owner
+from command_kit.access import Access, access_of, for_everyone, is_admin, is_owner
 
 if TYPE_CHECKING:
     from bot import CommunityBot

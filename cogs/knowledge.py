@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from utils.validators import for_everyone
+from command_kit.access import for_everyone
 
 if TYPE_CHECKING:
     from bot import CommunityBot

@@ -1,4 +1,7 @@
-"""Owner-only commands (OWNER_IDS, never guild admins): migrations, sync, reload, Google."""
+"""Owner-only commands (OWNER_IDS, never guild admins): migrations, sync, reload, Google.
+
+The whole cog is guarded once by `interaction_check`; every command in it is owner-only.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs import EXTENSIONS
+from command_kit.access import check_owner, declare_owner_cog
+from command_kit.confirm import ConfirmView
 from store import audit, migrate
-from utils.confirm import ConfirmView
 from utils.sanitize import safe_code_block
-from utils.validators import requires_owner
 
 if TYPE_CHECKING:
     from bot import CommunityBot
@@ -25,6 +28,11 @@ class Owner(commands.Cog):
 
     def __init__(self, bot: CommunityBot) -> None:
         self.bot = bot
+        declare_owner_cog(self)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """Every command of this cog, subcommands included: owners only."""
+        return check_owner(interaction)
 
     async def _audit(self, interaction: discord.Interaction[Any], event: str,
                      **details: Any) -> None:
@@ -32,7 +40,6 @@ class Owner(commands.Cog):
             await audit.record(session, event, guild_id=interaction.guild_id,
                                actor_id=interaction.user.id, details=details)
 
-    @requires_owner()
     @migrate_group.command(name="status", description="Current and head revisions")
     async def migrate_status(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -41,7 +48,6 @@ class Owner(commands.Cog):
             safe_code_block(f"current: {current}\nhead: {migrate.head_revision()}"),
             ephemeral=True)
 
-    @requires_owner()
     @migrate_group.command(name="upgrade", description="Upgrade the database to head")
     async def migrate_upgrade(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -49,7 +55,6 @@ class Owner(commands.Cog):
         await self._audit(interaction, "owner.migrate.upgrade")
         await interaction.followup.send(safe_code_block(output), ephemeral=True)
 
-    @requires_owner()
     @migrate_group.command(name="downgrade", description="Undo the latest migration")
     async def migrate_downgrade(self, interaction: discord.Interaction[Any]) -> None:
         view = ConfirmView(interaction.user.id)
@@ -68,20 +73,17 @@ class Owner(commands.Cog):
         output = await migrate.downgrade_async(self.bot.settings.database_url, "-1")
         await interaction.edit_original_response(content=safe_code_block(output))
 
-    @requires_owner()
     @drive.command(name="sync", description="Sync the Drive folder into the knowledge base")
     async def drive_sync(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.send_message(
             "Drive sync is not configured on this bot (no DRIVE_FOLDER_ID).", ephemeral=True)
 
-    @requires_owner()
     @secrets.command(name="refresh", description="Reload secrets from Secret Manager")
     async def secrets_refresh(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.send_message(
             "Secret Manager is not configured on this bot (no GOOGLE_PROJECT_ID).",
             ephemeral=True)
 
-    @requires_owner()
     @app_commands.command(name="reload", description="Reload one cog")
     @app_commands.describe(cog="The cog to reload")
     async def reload(self, interaction: discord.Interaction[Any], cog: str) -> None:
@@ -91,7 +93,16 @@ class Owner(commands.Cog):
                 f"Unknown cog. Choose one of: {', '.join(name[5:] for name in EXTENSIONS)}.",
                 ephemeral=True)
             return
-        await self.bot.reload_extension(extension)
+        try:
+            await self.bot.reload_extension(extension)
+        except commands.ExtensionError as exc:
+            # The owner asked for this reload: show what broke (sanitized), the old cog stays.
+            cause = exc.__cause__ or exc
+            await self._audit(interaction, "owner.reload.failed", cog=cog)
+            await interaction.response.send_message(
+                f"Reload of `{cog}` failed; the previous version stays loaded.\n"
+                + safe_code_block(f"{type(cause).__name__}: {cause}"), ephemeral=True)
+            return
         await self._audit(interaction, "owner.reload", cog=cog)
         await interaction.response.send_message(f"Reloaded `{cog}`.", ephemeral=True)
 
@@ -101,13 +112,23 @@ class Owner(commands.Cog):
         names = [name[5:] for name in EXTENSIONS if current.lower() in name]
         return [app_commands.Choice(name=name, value=name) for name in names[:25]]
 
-    @requires_owner()
     @app_commands.command(name="sync", description="Publish the slash commands to Discord")
-    async def sync(self, interaction: discord.Interaction[Any]) -> None:
+    @app_commands.describe(here="Copy the global commands to this server only (instant, for "
+                                "testing) instead of publishing them everywhere")
+    async def sync(self, interaction: discord.Interaction[Any], here: bool = False) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        synced = await self.bot.tree.sync()
-        await self._audit(interaction, "owner.sync", commands=len(synced))
-        await interaction.followup.send(f"Synced {len(synced)} commands.", ephemeral=True)
+        guild = interaction.guild if here else None
+        if here and guild is None:
+            await interaction.followup.send("`here` works only in a server.", ephemeral=True)
+            return
+        if guild is not None:
+            self.bot.tree.copy_global_to(guild=guild)
+        synced = await self.bot.tree.sync(guild=guild)
+        await self._audit(interaction, "owner.sync", commands=len(synced),
+                          scope="guild" if guild is not None else "global")
+        where = "to this server" if guild is not None else "globally"
+        await interaction.followup.send(f"Synced {len(synced)} commands {where}.",
+                                        ephemeral=True)
 
 
 async def setup(bot: CommunityBot) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from store.database import Database
 from store.models import ApiKey, utcnow
 
-# Every scope a route can require (utils/control_api.py). A key asks for a subset.
+# Every scope a route can require (control/api_v1.py). A key asks for a subset.
 SCOPES = frozenset({"me:read", "guilds:read", "guilds:write", "audit:read", "stats:read",
                     "knowledge:read", "drive:sync", "auth:revoke"})
 KEY_PATTERN = re.compile(r"bk_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})")

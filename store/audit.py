@@ -16,8 +16,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.database import Database
 from store.models import AppState, AuditLog, utcnow
-from utils.request_id import current_request_id
+from utils.logging import current_request_id, get_logger
+
+log = get_logger(__name__)
 
 SALT_KEY = "audit_actor_salt"
 _salt_cache: dict[object, bytes] = {}  # by engine: one salt per database
@@ -59,3 +62,16 @@ async def record(
     await session.execute(insert(AuditLog).values(
         event=event, guild_id=guild_id, actor_hash=actor_hash, created_at=utcnow(),
         request_id=current_request_id.get(), details=details or {}))
+
+
+async def record_best_effort(database: Database, event: str, *, guild_id: int | None = None,
+                             actor_id: str | int | None = None,
+                             details: dict[str, Any] | None = None) -> None:
+    """Append one event in a transaction of its own; a failure is logged, never raised (a
+    refusal must still be answered when the audit log cannot be written)."""
+    try:
+        async with database.transaction() as session:
+            await record(session, event, guild_id=guild_id, actor_id=actor_id, details=details)
+    except Exception as exc:
+        log.warning("could not write an audit event", audit_event=event,
+                    error_type=type(exc).__name__)

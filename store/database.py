@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+_AFTER_COMMIT = "after_commit"
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -73,6 +74,15 @@ def insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
     return sqlite.insert(model).on_conflict_do_nothing()
 
 
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the transaction of `session` has committed (never after a rollback).
+
+    Only transactions opened by `Database.transaction()` run these: work that other processes
+    must not see before the data they would re-read (a cache drop on every replica) goes here.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 class Database:
     """Owns the engine; hands out sessions and transactions."""
 
@@ -90,9 +100,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        """A session inside one transaction: committed on success, rolled back on error; then
+        the callbacks registered with `after_commit` run, in order."""
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+            for callback in session.info.pop(_AFTER_COMMIT, []):
+                await callback()
 
     async def ping(self, limit_seconds: float = 2.0) -> None:
         """Raise if the database does not answer `SELECT 1` within `limit_seconds`."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
 from store.database import Database
@@ -75,3 +76,12 @@ async def recent_audit(database: Database, guild_id: int, *, limit: int = 10,
     return [AuditEntry(row.id, row.created_at.isoformat(), row.event,
                        row.actor_hash[:12] if row.actor_hash else None, dict(row.details))
             for row in rows], total
+
+
+async def announcement_channels(session: AsyncSession) -> list[int]:
+    """Every guild's announcement channel, in guild order (guilds without one are skipped)."""
+    channels = await session.scalars(
+        select(GuildConfig.announcement_channel_id)
+        .where(GuildConfig.announcement_channel_id.is_not(None))
+        .order_by(GuildConfig.guild_id))
+    return [channel for channel in channels if channel is not None]

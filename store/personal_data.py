@@ -1,6 +1,6 @@
 """The one registry of tables that hold personal data, and what erasure and export do with it.
 
-GDPR erasure (webhook), `/delete_my_data` and `/export_my_data` all read this registry, and a
+Erasure (`members.erasure.erase_person`) and `/export_my_data` read this registry, and a
 test walks the SQLAlchemy metadata so that a new table with a user column cannot be forgotten.
 """
 
@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit
 from store.models import Base, DiscordLink, OutboxMessage, Reflection, User
 
 
@@ -111,15 +110,3 @@ async def export(session: AsyncSession, identity: Identity) -> dict[str, list[di
             if record not in exported[name]:
                 exported[name].append(record)
     return exported
-
-
-async def erase_and_audit(session: AsyncSession, identity: Identity, *,
-                          source: str) -> dict[str, int]:
-    """Erase, then leave an audit trail of hashes and counts only (no personal data)."""
-    counts = await erase(session, identity)
-    actors: list[str | None] = [*sorted(identity.user_ids)] or [None]
-    for user_id in actors:
-        await audit.record(session, "gdpr.erasure", actor_id=user_id,
-                           details={"source": source, "rows": counts,
-                                    "discord_accounts": len(identity.discord_user_ids)})
-    return counts

@@ -1,5 +1,9 @@
 """Shared fixtures: settings without `.env`, and real SQLite and PostgreSQL databases.
 
+Layout: tests/unit (pure logic), tests/integration (the app, real PostgreSQL and Redis),
+tests/e2e (the real process, the real discord.py client against tests/support/fake_discord.py);
+tests/support holds the loopback stand-ins.
+
 With REQUIRE_SERVICES=1 (CI) a missing PostgreSQL or Redis fails the tests that need it;
 otherwise those tests are skipped with the reason.
 """
@@ -23,12 +27,25 @@ from sqlalchemy import text
 from store import migrate
 from store.database import Database
 from store.models import Base, DiscordLink, User
-from tests.jwks_server import FakeSupabase, SigningKey
+from tests.support.jwks_server import FakeSupabase, SigningKey
 from utils.config import Settings
 
 POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVICES_REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+_LAYER_MARKERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder (tests/unit, tests/integration, tests/e2e), so that
+    `pytest -m "not e2e"` is the quick run and `-m unit` the pure one."""
+    for item in items:
+        parts = item.path.parts
+        for layer in _LAYER_MARKERS:
+            if layer in parts:
+                item.add_marker(layer)
 
 
 def service_missing(what: str, error: BaseException) -> None:

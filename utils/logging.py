@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, Mapping
-from contextvars import Token
+from contextvars import ContextVar, Token
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -110,10 +110,19 @@ def _name_key(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+_CURRENT_KEY = "__current_request_id__"  # its reset token rides along with structlog's
+# The request being served, for records and audit rows written anywhere below the handler.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+
+
 def bind_request_id(request_id: str) -> Mapping[str, Token[Any]]:
-    """Bind the request ID to every record logged in this context; returns reset tokens."""
-    return structlog.contextvars.bind_contextvars(request_id=request_id)
+    """Bind the request ID to this context (log records, audit rows); returns reset tokens."""
+    tokens = dict(structlog.contextvars.bind_contextvars(request_id=request_id))
+    tokens[_CURRENT_KEY] = current_request_id.set(request_id)
+    return tokens
 
 
 def reset_request_id(tokens: Mapping[str, Token[Any]]) -> None:
-    structlog.contextvars.reset_contextvars(**tokens)
+    remaining = dict(tokens)
+    current_request_id.reset(remaining.pop(_CURRENT_KEY))
+    structlog.contextvars.reset_contextvars(**remaining)

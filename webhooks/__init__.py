@@ -1,4 +1,7 @@
-"""Signed webhooks from other services: one module per webhook, shared logic in `common`."""
+"""Signed webhooks from other services: one module per sender on one `WebhookSpec`.
+
+`signatures` holds the pure checks, `receive` the flow every route runs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from webhooks import (
     reflections,
     supabase_auth,
 )
-from webhooks.common import WebhookSpec, parse_secrets
+from webhooks.signatures import parse_secrets
+from webhooks.spec import WebhookSpec
 
 WEBHOOKS: tuple[WebhookSpec, ...] = (
     supabase_auth.SPEC,

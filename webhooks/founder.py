@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import accounts, outbox
 from utils.sanitize import EMBED_DESCRIPTION_LIMIT, EMBED_TITLE_LIMIT, safe_embed_text
-from webhooks.common import Payload, UserId, WebhookContext, WebhookRejected, WebhookSpec
+from webhooks.signatures import WebhookRejected
+from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
 
 DEFAULT_TITLE = "A message from the founder"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import personal_data
-from webhooks.common import DiscordId, Payload, UserId, WebhookContext, WebhookSpec
+from members.erasure import erase_person
+from webhooks.spec import DiscordId, Payload, UserId, WebhookContext, WebhookSpec
 
 
 class ErasureRequest(Payload):
@@ -17,10 +17,10 @@ class ErasureRequest(Payload):
 
 async def apply(session: AsyncSession, payload: ErasureRequest,
                 context: WebhookContext) -> dict[str, Any]:
-    identity = await personal_data.resolve_identity(
-        session, user_id=payload.user_id, discord_user_id=payload.discord_user_id)
-    counts = await personal_data.erase_and_audit(session, identity, source="gdpr-erasure")
-    return {"erased": counts}
+    erasure = await erase_person(session, context.premium, source="gdpr-erasure",
+                                 user_id=payload.user_id,
+                                 discord_user_id=payload.discord_user_id)
+    return {"erased": erasure.rows}
 
 
 SPEC = WebhookSpec(

@@ -9,13 +9,11 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field, HttpUrl
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import outbox
-from store.models import GuildConfig
+from store import guild_settings, outbox
 from utils.sanitize import safe_embed_text
-from webhooks.common import Payload, WebhookContext, WebhookSpec
+from webhooks.spec import Payload, WebhookContext, WebhookSpec
 
 TITLES = {"terms": "Our Terms of Service were updated", "privacy": "Our Privacy Policy was updated"}
 
@@ -42,13 +40,9 @@ def announcement(payload: LegalUpdate) -> dict[str, Any]:
 
 async def apply(session: AsyncSession, payload: LegalUpdate,
                 context: WebhookContext) -> dict[str, Any]:
-    channels = (await session.scalars(
-        select(GuildConfig.announcement_channel_id)
-        .where(GuildConfig.announcement_channel_id.is_not(None))
-        .order_by(GuildConfig.guild_id))).all()
+    channels = await guild_settings.announcement_channels(session)
     embed = announcement(payload)
     for channel_id in channels:
-        assert channel_id is not None
         await outbox.enqueue(session, kind="channel_message", target_id=channel_id,
                              payload={"embed": embed},
                              dedupe_key=f"legal:{context.delivery_id}:{channel_id}")

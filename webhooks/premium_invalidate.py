@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import User
-from utils.app_keys import PREMIUM
-from webhooks.common import Payload, UserId, WebhookContext, WebhookSpec
+from store import accounts
+from store.database import after_commit
+from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
 
 
 class PremiumChange(Payload):
@@ -20,15 +19,12 @@ class PremiumChange(Payload):
 async def apply(session: AsyncSession, payload: PremiumChange,
                 context: WebhookContext) -> dict[str, Any]:
     if payload.is_premium is not None:
-        user = await session.get(User, payload.user_id)
-        if user is not None:
-            user.is_premium = payload.is_premium
+        await accounts.set_premium(session, payload.user_id, payload.is_premium)
+    premium = context.premium
+    if premium is not None:
+        # After the commit, so no replica can re-read the old status into its cache.
+        after_commit(session, lambda: premium.invalidate(payload.user_id))
     return {"invalidated": True}
-
-
-async def after_commit(app: web.Application, payload: PremiumChange) -> None:
-    # After the commit, so no replica can re-read the old status into its cache.
-    await app[PREMIUM].invalidate(payload.user_id)
 
 
 SPEC = WebhookSpec(
@@ -37,5 +33,4 @@ SPEC = WebhookSpec(
     signed_with="PREMIUM_INVALIDATE_WEBHOOK_SECRET",
     payload_model=PremiumChange,
     apply=apply,
-    after_commit=after_commit,
 )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Reflection, User, utcnow
-from webhooks.common import Payload, UserId, WebhookContext, WebhookRejected, WebhookSpec
+from store import accounts
+from webhooks.signatures import WebhookRejected
+from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
 
 MAX_REFLECTION_CHARS = 4000
 
@@ -29,24 +29,15 @@ class ReflectionChange(Payload):
 
 async def apply(session: AsyncSession, payload: ReflectionChange,
                 context: WebhookContext) -> dict[str, Any]:
-    row = await session.scalar(
-        select(Reflection).where(Reflection.external_id == payload.reflection_id))
-    if row is not None and row.user_id != payload.user_id:
-        raise WebhookRejected(409, "reflection belongs to another user")
-    if payload.action == "revoke":
-        if row is not None:
-            row.text = ""  # keep no copy of what the user withdrew
-            row.revoked_at = utcnow()
-        return {"action": "revoked", "found": row is not None}
-    if await session.get(User, payload.user_id) is None:
-        session.add(User(id=payload.user_id))  # the auth webhook may arrive later
-        await session.flush()
-    if row is None:
-        session.add(Reflection(external_id=payload.reflection_id, user_id=payload.user_id,
-                               text=payload.text or ""))
-    else:
-        row.text = payload.text or ""
-        row.revoked_at = None
+    try:
+        if payload.action == "revoke":
+            found = await accounts.withdraw_reflection(session, payload.reflection_id,
+                                                       payload.user_id)
+            return {"action": "revoked", "found": found}
+        await accounts.share_reflection(session, payload.reflection_id, payload.user_id,
+                                        payload.text or "")
+    except accounts.ReflectionOwnedByAnother:
+        raise WebhookRejected(409, "reflection belongs to another user") from None
     return {"action": "upserted"}
 
 

@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import personal_data
-from store.models import DiscordLink, TokenRevocation, User, utcnow
-from utils.auth import REVOCATION_LIFETIME
-from webhooks.common import Payload, UserId, WebhookContext, WebhookSpec
+from members.erasure import erase_person
+from store import accounts, revocations
+from store.models import utcnow
+from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
 
 _SNOWFLAKE = re.compile(r"[0-9]{15,20}")
 
@@ -70,42 +69,21 @@ class AuthEvent(Payload):
         return self
 
 
-async def _upsert(session: AsyncSession, user: AuthUser) -> dict[str, Any]:
-    row = await session.get(User, user.id)
-    if row is None:
-        row = User(id=user.id)
-        session.add(row)
-    row.email = user.email
-    row.display_name = user.display_name()
-    discord_id = user.discord_user_id()
-    if discord_id is not None:
-        # One Discord account per user and one user per Discord account: the newest link wins.
-        await session.execute(delete(DiscordLink).where(
-            (DiscordLink.user_id == user.id) | (DiscordLink.discord_user_id == discord_id)))
-        await session.flush()
-        session.add(DiscordLink(discord_user_id=discord_id, user_id=user.id))
-    return {"action": "upserted", "linked": discord_id is not None}
-
-
 async def apply(session: AsyncSession, payload: AuthEvent,
                 context: WebhookContext) -> dict[str, Any]:
     if payload.type == "DELETE":
         assert payload.old_record is not None
-        identity = await personal_data.resolve_identity(session, user_id=payload.old_record.id)
-        counts = await personal_data.erase_and_audit(session, identity, source="supabase-auth")
-        await revoke_tokens(session, payload.old_record.id, "deleted")
-        return {"action": "erased", "erased": counts}
-    assert payload.record is not None
-    if payload.record.is_banned():
-        await revoke_tokens(session, payload.record.id, "banned")
-    return await _upsert(session, payload.record)
-
-
-async def revoke_tokens(session: AsyncSession, user_id: str, reason: str) -> None:
-    """In the delivery's transaction: the user's tokens stop working when it commits."""
-    now = utcnow()
-    session.add(TokenRevocation(subject=user_id, revoked_at=now,
-                                expires_at=now + REVOCATION_LIFETIME, reason=reason))
+        erasure = await erase_person(session, context.premium, source="supabase-auth",
+                                     user_id=payload.old_record.id)
+        return {"action": "erased", "erased": erasure.rows}
+    user = payload.record
+    assert user is not None
+    if user.is_banned():
+        await revocations.revoke_in(session, subject=user.id, reason="banned")
+    discord_id = user.discord_user_id()
+    await accounts.upsert_profile(session, user.id, email=user.email,
+                                  display_name=user.display_name(), discord_user_id=discord_id)
+    return {"action": "upserted", "linked": discord_id is not None}
 
 
 SPEC = WebhookSpec(

@@ -1,0 +1,90 @@
+"""Who is calling the control API: a Supabase user (JWT) or a service (API key).
+
+Users: a Supabase JWT (`edge.tokens`); revocations are checked after the token cache, so a
+revoked user is refused at once. Services: the static API_KEY (compared in constant time) has
+every scope; scoped keys have the scopes they were created with.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edge.auth_errors import AuthError, ProviderUnreachable
+from edge.tokens import JwksCache, JwtVerifier
+from store import api_keys, revocations
+from store.database import Database
+from utils.config import Settings
+
+__all__ = ["ANONYMOUS", "AuthError", "Authenticator", "JwksCache", "JwtVerifier", "Principal",
+           "ProviderUnreachable"]
+
+ALL_SCOPES = "*"
+# What a signed-in user may ask for; guild routes also check that they admin that guild.
+USER_SCOPES = api_keys.SCOPES - {"drive:sync", "auth:revoke"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["user", "service", "anonymous"]
+    scopes: frozenset[str]
+    subject: str | None = None  # the Supabase user id of a user
+    session_id: str | None = None
+    key_prefix: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def has_scope(self, scope: str) -> bool:
+        return ALL_SCOPES in self.scopes or scope in self.scopes
+
+
+ANONYMOUS = Principal("anonymous", frozenset())
+# Development with no auth configured at all (never in production: startup refuses).
+OPEN_DEVELOPMENT = Principal("service", frozenset({ALL_SCOPES}), key_prefix="development")
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, database: Database, *,
+                 verifier: JwtVerifier | None = None) -> None:
+        self._settings = settings
+        self._database = database
+        self._static_key = settings.api_key.get_secret_value().encode() \
+            if settings.api_key else None
+        self.verifier = verifier or JwtVerifier(settings)
+        self.open_development = not settings.auth_configured and not settings.strict_security
+
+    async def authenticate(self, authorization: str | None,
+                           api_key: str | None) -> Principal:
+        """The caller, or ANONYMOUS when no credential was presented at all."""
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthError(401, "expected a Bearer token")
+            return await self._user(token.strip())
+        if api_key:
+            return await self._service(api_key)
+        return OPEN_DEVELOPMENT if self.open_development else ANONYMOUS
+
+    async def _user(self, token: str) -> Principal:
+        if self._settings.supabase_url is None and self._settings.supabase_jwt_secret is None:
+            raise AuthError(401, "token authentication is not configured")
+        claims = await self.verifier.verify(token)
+        if await revocations.is_revoked(self._database, claims):
+            raise AuthError(401, "token revoked")
+        return Principal("user", USER_SCOPES, subject=str(claims["sub"]),
+                         session_id=claims.get("session_id"), claims=claims)
+
+    async def _service(self, presented: str) -> Principal:
+        if self._static_key is not None and hmac.compare_digest(
+                presented.encode(), self._static_key):
+            return Principal("service", frozenset({ALL_SCOPES}), key_prefix="static")
+        key = await api_keys.find_valid_key(self._database, presented)
+        if key is None:
+            raise AuthError(401, "invalid API key")
+        return Principal("service", frozenset(key.scopes.split()), key_prefix=key.prefix)
+
+    def static_key_matches(self, presented: str | None) -> bool:
+        """For operator routes: only the static service key, compared in constant time."""
+        if self._static_key is None or presented is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self._static_key)

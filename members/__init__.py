@@ -1,0 +1,1 @@
+"""What the bot does for one member across every store: premium status, erasure."""

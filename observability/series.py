@@ -1,0 +1,135 @@
+"""Per-route and per-webhook series: counts by status class and latency quantiles.
+
+Latencies go into DDSketches (relative error 1%, at most 2048 bins each, so memory per series is
+bounded whatever the traffic): one since start and a rolling 5-minute window made of ten
+30-second slices. `observability.recording` feeds them; `/api/observability` reads them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddsketch import LogCollapsingLowestDenseDDSketch
+
+RELATIVE_ACCURACY = 0.01
+BIN_LIMIT = 2048
+WINDOW_SECONDS = 300
+SLICE_SECONDS = 30
+QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+STATUS_CLASSES = ("2xx", "4xx", "429", "5xx")
+UNMATCHED = "(unmatched)"
+
+Clock = Callable[[], float]
+
+
+def status_class(status: int) -> str:
+    if status == 429:
+        return "429"
+    if status >= 500:
+        return "5xx"
+    return "4xx" if status >= 400 else "2xx"
+
+
+def new_sketch() -> LogCollapsingLowestDenseDDSketch:
+    return LogCollapsingLowestDenseDDSketch(RELATIVE_ACCURACY, bin_limit=BIN_LIMIT)
+
+
+@dataclass
+class Slice:
+    start: float
+    sketch: LogCollapsingLowestDenseDDSketch = field(default_factory=new_sketch)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
+
+
+def _summary(counts: dict[str, int], sketch: LogCollapsingLowestDenseDDSketch) -> dict[str, Any]:
+    total = sum(counts.values())
+    latency: dict[str, float | None] = dict.fromkeys(QUANTILES)
+    if sketch.count:
+        for name, q in QUANTILES.items():
+            value = sketch.get_quantile_value(q)
+            latency[name] = round(value * 1000, 3) if value is not None else None
+    return {"requests": total, "counts": dict(counts),
+            "success_rate": round(1 - counts["5xx"] / total, 6) if total else None,
+            "latency_ms": latency}
+
+
+def _merged(parts: list[Slice]) -> tuple[dict[str, int], LogCollapsingLowestDenseDDSketch]:
+    counts = dict.fromkeys(STATUS_CLASSES, 0)
+    sketch = new_sketch()
+    for part in parts:
+        sketch.merge(part.sketch)
+        for kind, count in part.counts.items():
+            counts[kind] += count
+    return counts, sketch
+
+
+class Series:
+    """Counts and latencies of one route (or webhook): since start and the last 5 minutes.
+
+    A sample goes into the current slice only; a slice leaving the window is folded into
+    `retired`, so "since start" is `retired` plus the live slices, and each sample costs one
+    sketch insertion.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.retired = Slice(start=clock())
+        self.slices: deque[Slice] = deque()
+
+    def _expire(self, now: float) -> None:
+        # A slice leaves once every sample in it is older than the window.
+        while self.slices and self.slices[0].start + SLICE_SECONDS <= now - WINDOW_SECONDS:
+            old = self.slices.popleft()
+            self.retired.sketch.merge(old.sketch)
+            for kind, count in old.counts.items():
+                self.retired.counts[kind] += count
+
+    def record(self, status: int, seconds: float) -> None:
+        now = self._clock()
+        start = now - now % SLICE_SECONDS
+        if not self.slices or self.slices[-1].start != start:
+            self._expire(now)
+            self.slices.append(Slice(start=start))
+        current = self.slices[-1]
+        current.counts[status_class(status)] += 1
+        current.sketch.add(max(seconds, 1e-6))
+
+    def report(self) -> dict[str, Any]:
+        self._expire(self._clock())
+        live = list(self.slices)
+        return {"last_5_minutes": _summary(*_merged(live)),
+                "since_start": _summary(*_merged([self.retired, *live]))}
+
+
+class Observatory:
+    """All series of one application."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self.started = clock()
+        self.routes: dict[str, Series] = {}
+        self.webhooks: dict[str, Series] = {}
+
+    def record(self, route: str, webhook: str | None, status: int, seconds: float) -> None:
+        self._series(self.routes, route).record(status, seconds)
+        if webhook is not None:
+            self._series(self.webhooks, webhook).record(status, seconds)
+
+    def _series(self, table: dict[str, Series], name: str) -> Series:
+        series = table.get(name)
+        if series is None:  # not setdefault: building a Series (and its sketch) costs ~3 us
+            series = table[name] = Series(self._clock)
+        return series
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "uptime_seconds": round(self._clock() - self.started, 3),
+            "latency_relative_error": RELATIVE_ACCURACY,
+            "routes": {name: series.report() for name, series in sorted(self.routes.items())},
+            "webhooks": {name: series.report()
+                         for name, series in sorted(self.webhooks.items())},
+        }

@@ -1,0 +1,47 @@
+"""Token revocations: a user's (or one session's) tokens refused before they expire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.database import Database
+from store.models import TokenRevocation, utcnow
+
+REVOCATION_LIFETIME = timedelta(days=1)  # longer than any Supabase access token lives
+
+
+async def revoke_in(session: AsyncSession, *, subject: str | None = None,
+                    session_id: str | None = None, reason: str) -> None:
+    """Refuse every token of `subject` (or of `session_id`) issued up to now, in the caller's
+    transaction: the refusal starts when it commits."""
+    if subject is None and session_id is None:
+        raise ValueError("revoke needs a subject or a session id")
+    now = utcnow()
+    await session.execute(insert(TokenRevocation).values(
+        subject=subject, session_id=session_id, revoked_at=now,
+        expires_at=now + REVOCATION_LIFETIME, reason=reason))
+
+
+async def revoke(database: Database, *, subject: str | None = None,
+                 session_id: str | None = None, reason: str) -> None:
+    """`revoke_in` in a transaction of its own."""
+    async with database.transaction() as session:
+        await revoke_in(session, subject=subject, session_id=session_id, reason=reason)
+
+
+async def is_revoked(database: Database, claims: dict[str, Any]) -> bool:
+    """Was this token (by `sub`, `session_id` and `iat`) revoked after it was issued?"""
+    issued_at = datetime.fromtimestamp(float(claims.get("iat", 0)), UTC)
+    conditions = [TokenRevocation.subject == str(claims["sub"])]
+    if claims.get("session_id"):
+        conditions.append(TokenRevocation.session_id == str(claims["session_id"]))
+    async with database.session() as session:
+        found = await session.scalar(
+            select(TokenRevocation.id).where(or_(*conditions),
+                                             TokenRevocation.revoked_at >= issued_at,
+                                             TokenRevocation.expires_at > utcnow()).limit(1))
+    return found is not None

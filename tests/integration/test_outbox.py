@@ -1,0 +1,116 @@
+"""The outbox: dedupe, leases, retries with backoff, dead letters, delivered once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from delivery.outbox_worker import OutboxWorker, PermanentDeliveryError
+from store import outbox
+from store.database import Database
+from store.models import OutboxMessage, utcnow
+
+
+async def queue(database: Database, *keys: str) -> None:
+    async with database.transaction() as session:
+        for key in keys:
+            await outbox.enqueue(session, kind="dm", target_id=1, payload={"n": key},
+                                 dedupe_key=key)
+
+
+async def entries(database: Database) -> list[OutboxMessage]:
+    async with database.session() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def test_dedupe_key_queues_once(database: Database) -> None:
+    await queue(database, "a", "a", "b")
+    async with database.transaction() as session:
+        assert not await outbox.enqueue(session, kind="dm", target_id=1, payload={},
+                                        dedupe_key="a")
+    assert [entry.dedupe_key for entry in await entries(database)] == ["a", "b"]
+
+
+async def test_claimed_entries_are_leased_until_they_expire(database: Database) -> None:
+    await queue(database, "a", "b")
+    first = await outbox.claim_due(database, lease=timedelta(seconds=30))
+    assert [entry.dedupe_key for entry in first] == ["a", "b"]
+    assert await outbox.claim_due(database) == []
+    later = utcnow() + timedelta(seconds=31)
+    again = await outbox.claim_due(database, now=later)
+    assert [entry.attempts for entry in again] == [2, 2]
+
+
+async def test_concurrent_claimers_never_share_an_entry(database: Database) -> None:
+    await queue(database, *[f"k{i}" for i in range(30)])
+    results = await asyncio.gather(*[outbox.claim_due(database, limit=30) for _ in range(4)])
+    ids = [entry.id for result in results for entry in result]
+    assert len(ids) == len(set(ids)) == 30
+
+
+async def test_failures_back_off_then_dead_letter(database: Database) -> None:
+    await queue(database, "a")
+    statuses = []
+    moment = utcnow()
+    for _ in range(3):
+        moment += timedelta(hours=1)
+        (entry,) = await outbox.claim_due(database, now=moment)
+        statuses.append(await outbox.mark_failed(database, entry, "boom", max_attempts=3))
+    assert statuses == ["pending", "pending", "dead"]
+    assert await outbox.counts(database) == {"pending": 0, "sending": 0, "sent": 0, "dead": 1}
+    assert outbox.backoff(1) == timedelta(seconds=2)
+    assert outbox.backoff(30) == timedelta(minutes=10)
+
+
+async def test_worker_waits_for_the_gateway_and_sends_each_entry_once(database: Database) -> None:
+    await queue(database, "a", "b", "c")
+    connected = False
+    delivered: list[str] = []
+
+    async def send(entry: OutboxMessage) -> None:
+        delivered.append(entry.payload["n"])
+
+    worker = OutboxWorker(database, send, is_connected=lambda: connected)
+    assert await worker.run_once() == 0  # bot offline: nothing leaves
+    connected = True
+    assert await worker.run_once() == 3
+    assert await worker.run_once() == 0
+    assert delivered == ["a", "b", "c"]
+    assert await outbox.counts(database) == {"pending": 0, "sending": 0, "sent": 3, "dead": 0}
+
+
+async def test_worker_dead_letters_permanent_failures_and_retries_others(
+        database: Database) -> None:
+    await queue(database, "closed-dms", "flaky")
+
+    async def send(entry: OutboxMessage) -> None:
+        if entry.payload["n"] == "closed-dms":
+            raise PermanentDeliveryError("cannot send messages to this user")
+        raise ConnectionResetError
+
+    worker = OutboxWorker(database, send)
+    assert await worker.run_once() == 0
+    by_key = {entry.dedupe_key: entry for entry in await entries(database)}
+    assert by_key["closed-dms"].status == "dead"
+    assert by_key["flaky"].status == "pending"
+    assert by_key["flaky"].last_error == "ConnectionResetError"
+    assert by_key["flaky"].next_attempt_at > utcnow()
+
+
+async def test_background_loop_delivers_when_woken(database: Database) -> None:
+    delivered = asyncio.Event()
+
+    async def send(entry: OutboxMessage) -> None:
+        delivered.set()
+
+    worker = OutboxWorker(database, send, poll_seconds=30)
+    worker.start()
+    try:
+        await asyncio.sleep(0.05)
+        await queue(database, "a")
+        worker.wake()
+        await asyncio.wait_for(delivered.wait(), 5)
+    finally:
+        await worker.stop()

@@ -1,0 +1,145 @@
+"""The receive flow every webhook route runs: limits, signature, payload, replay guard, effect.
+
+A delivery is recorded (its unique id is the replay guard) in the same transaction as its
+effect, so it is applied exactly once; when the database is away the answer is 503 with
+Retry-After and nothing is recorded, so the sender retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as redis_asyncio
+from aiohttp import web
+from pydantic import BaseModel
+
+from edge.app_keys import DATABASE, METRICS, PREMIUM, REDIS, SETTINGS
+from edge.body import parse_json_body, read_body, require_json
+from edge.errors import APIError, error_response
+from store import audit
+from store.database import insert_ignoring_conflicts, is_unavailable
+from store.models import WebhookDelivery, utcnow
+from utils.logging import get_logger
+from webhooks.signatures import Verified, WebhookRejected, body_hash, parse_secrets, verify
+from webhooks.spec import WebhookContext, WebhookSpec
+
+log = get_logger(__name__)
+
+RETRY_AFTER_SECONDS = "5"
+REPLAY_KEY_PREFIX = "webhook:seen:"
+
+
+def parse_payload(body: bytes, model: type[BaseModel]) -> BaseModel:
+    try:
+        return parse_json_body(model, body)
+    except APIError as exc:
+        raise WebhookRejected(exc.status, exc.detail, errors=exc.extra.get("errors")) from None
+
+
+class ReplayCache:
+    """Shares "already processed" across replicas through Redis (the database stays the truth).
+
+    A key is written only after the delivery's transaction commits, so a crash before the commit
+    can never make a retry look like a duplicate. Redis errors are logged and ignored.
+    """
+
+    def __init__(self, redis: redis_asyncio.Redis | None, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+
+    async def seen(self, key: str) -> bool:
+        if self._redis is None:
+            return False
+        try:
+            return bool(await self._redis.exists(REPLAY_KEY_PREFIX + key))
+        except (OSError, redis_asyncio.RedisError) as exc:
+            log.warning("replay cache unavailable", error_type=type(exc).__name__)
+            return False
+
+    async def remember(self, key: str) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self._redis.set(REPLAY_KEY_PREFIX + key, "1", nx=True, ex=self._ttl)
+        except (OSError, redis_asyncio.RedisError) as exc:
+            log.warning("replay cache unavailable", error_type=type(exc).__name__)
+
+
+async def _record_and_apply(app: web.Application, spec: WebhookSpec, verified: Verified,
+                            body: bytes, payload: BaseModel) -> dict[str, Any]:
+    """Record the delivery and apply its effect in one transaction; a duplicate does nothing."""
+    audit_details = {"webhook": spec.name, "delivery_id": verified.delivery_id,
+                     "scheme": verified.scheme}
+    async with app[DATABASE].transaction() as session:
+        # INSERT .. ON CONFLICT DO NOTHING: the unique key is the replay guard, and a concurrent
+        # twin waits for this transaction and then finds the row, on both backends.
+        inserted = await session.scalar(
+            insert_ignoring_conflicts(session, WebhookDelivery)
+            .values(webhook=spec.name, delivery_id=verified.delivery_id, status="processed",
+                    body_sha256=body_hash(body), received_at=utcnow())
+            .returning(WebhookDelivery.id))
+        if inserted is None:
+            await audit.record(session, "webhook.duplicate", details=audit_details)
+            return {"status": "duplicate"}
+        result = await spec.apply(session, payload,
+                                  WebhookContext(verified.delivery_id, app.get(PREMIUM)))
+        await audit.record(session, "webhook.accepted", details=audit_details)
+    return {"status": "processed", **result}
+
+
+async def receive(request: web.Request, spec: WebhookSpec) -> dict[str, Any]:
+    """Every check in order; returns the 200 body or raises WebhookRejected."""
+    app = request.app
+    settings = app[SETTINGS]
+    configured = spec.configured_secret(settings)
+    if configured is None:
+        raise WebhookRejected(503, "webhook not configured")
+    secrets = parse_secrets(configured)
+    try:
+        require_json(request)
+        body = await read_body(request)
+    except APIError as exc:
+        raise WebhookRejected(exc.status, exc.detail) from None
+    verified = verify(request.headers, body, secrets, now=time.time(),
+                      tolerance=settings.webhook_tolerance_seconds,
+                      allow_body_only=settings.webhook_allow_body_only_signatures)
+    payload = parse_payload(body, spec.payload_model)
+
+    replay = ReplayCache(app[REDIS], ttl_seconds=2 * settings.webhook_tolerance_seconds)
+    replay_key = f"{spec.name}:{verified.delivery_id}"
+    if await replay.seen(replay_key):
+        return {"status": "duplicate"}
+    try:
+        outcome = await _record_and_apply(app, spec, verified, body, payload)
+    except WebhookRejected:
+        raise
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("webhook deferred: database unavailable", webhook=spec.name,
+                    error_type=type(exc).__name__)
+        raise WebhookRejected(503, "temporarily unavailable, retry later",
+                              headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+    await replay.remember(replay_key)
+    return outcome
+
+
+def webhook_handler(spec: WebhookSpec) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        metrics = request.app[METRICS]
+        try:
+            outcome = await receive(request, spec)
+        except WebhookRejected as rejected:
+            metrics.webhook_deliveries.labels(spec.name, str(rejected.status)).inc()
+            await audit.record_best_effort(request.app[DATABASE], "webhook.rejected", details={
+                "webhook": spec.name, "status": rejected.status, "reason": rejected.detail})
+            extra = {"errors": rejected.errors} if rejected.errors else {}
+            return error_response(request, rejected.status, rejected.detail,
+                                  headers=rejected.headers, **extra)
+        metrics.webhook_deliveries.labels(spec.name, outcome["status"]).inc()
+        return web.json_response(outcome)
+
+    handle.__name__ = f"webhook_{spec.name.replace('-', '_')}"
+    return handle

@@ -1,0 +1,55 @@
+"""What one webhook is: where it listens, which secret signs it, its payload, its effect.
+
+A sender's module defines a payload model on `Payload` and an `apply` effect, and exports one
+`WebhookSpec`; `webhooks.receive` runs every check before the effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from members.premium import PremiumInvalidator
+from utils.config import Settings
+from utils.ids import MAX_DISCORD_ID, USER_ID_PATTERN
+
+
+@dataclass(frozen=True)
+class WebhookContext:
+    """What an effect may use besides its session and payload."""
+
+    delivery_id: str
+    premium: PremiumInvalidator | None = None
+
+
+Effect = Callable[[AsyncSession, Any, WebhookContext], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """One webhook: where it listens, which secret signs it, what it does."""
+
+    name: str
+    path: str
+    signed_with: str
+    payload_model: type[BaseModel]
+    apply: Effect
+
+    def configured_secret(self, settings: Settings) -> str | None:
+        value = getattr(settings, self.signed_with.lower())
+        return value.get_secret_value() if value is not None else None
+
+
+# Field types the payload models share.
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+DiscordId = Annotated[int, Field(ge=1, le=MAX_DISCORD_ID)]
+
+
+class Payload(BaseModel):
+    """Base of every payload model: unknown fields are ignored, known ones are checked."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
