@@ -18,9 +18,8 @@ from pydantic import BaseModel
 from edge.app_keys import DATABASE, METRICS, PREMIUM, REDIS, SETTINGS
 from edge.body import parse_json_body, read_body, require_json
 from edge.errors import APIError, error_response
-from store import audit
-from store.database import insert_ignoring_conflicts, is_unavailable
-from store.models import WebhookDelivery, utcnow
+from store import audit, webhook_deliveries
+from store.database import is_unavailable
 from utils.logging import get_logger
 from webhooks.signatures import Verified, WebhookRejected, body_hash, parse_secrets, verify
 from webhooks.spec import WebhookContext, WebhookSpec
@@ -73,14 +72,9 @@ async def _record_and_apply(app: web.Application, spec: WebhookSpec, verified: V
     audit_details = {"webhook": spec.name, "delivery_id": verified.delivery_id,
                      "scheme": verified.scheme}
     async with app[DATABASE].transaction() as session:
-        # INSERT .. ON CONFLICT DO NOTHING: the unique key is the replay guard, and a concurrent
-        # twin waits for this transaction and then finds the row, on both backends.
-        inserted = await session.scalar(
-            insert_ignoring_conflicts(session, WebhookDelivery)
-            .values(webhook=spec.name, delivery_id=verified.delivery_id, status="processed",
-                    body_sha256=body_hash(body), received_at=utcnow())
-            .returning(WebhookDelivery.id))
-        if inserted is None:
+        if not await webhook_deliveries.record_delivery(
+                session, webhook=spec.name, delivery_id=verified.delivery_id,
+                body_sha256=body_hash(body)):
             await audit.record(session, "webhook.duplicate", details=audit_details)
             return {"status": "duplicate"}
         result = await spec.apply(session, payload,

@@ -6,12 +6,14 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import api
+from delivery.discord_delivery import deliver
 from harness.process import base_env, free_port, start_bot, wait_until_ready
 from store import outbox
 from store.database import Database
@@ -142,3 +144,28 @@ async def test_python_bot_py_runs_against_the_fake(fake: FakeDiscord, tmp_path: 
         process.kill()
     assert process.returncode == 0, stderr
     assert "MTIz.fake.token" not in stderr
+
+
+async def test_a_resend_after_a_crash_posts_once(
+        fake: FakeDiscord, make_settings: Callable[..., Settings], database: Database) -> None:
+    """Sent, then the process dies before marking it sent: the lease runs out, the entry is
+    sent again with the same nonce, and Discord (enforce_nonce) creates no second message."""
+    channel = GUILD + 1
+    async with running_bot(fake, make_settings(), database) as client:
+        await client.outbox.stop()  # drive the rounds by hand
+        async with database.transaction() as session:
+            await outbox.enqueue(session, kind="channel_message", target_id=channel,
+                                 payload={"content": "terms updated"}, dedupe_key="crash-test")
+        [entry] = await outbox.claim_due(database)
+        await deliver(client, entry)  # ... and the process "crashes" before mark_sent
+        later = entry.next_attempt_at + timedelta(minutes=10)  # the lease has run out
+        [again] = await outbox.claim_due(database, now=later)
+        assert again.id == entry.id
+        await deliver(client, again)
+        await outbox.mark_sent(database, again.id)
+    posts = fake.sent("POST", rf"/channels/{channel}/messages")
+    assert len(posts) == 2
+    assert posts[0].body["nonce"] == posts[1].body["nonce"]
+    assert len(fake.created[str(channel)]) == 1, "Discord must not create a second message"
+    assert posts[0].response["id"] == posts[1].response["id"]
+    assert await outbox.counts(database) == {"pending": 0, "sending": 0, "sent": 1, "dead": 0}

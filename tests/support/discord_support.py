@@ -10,6 +10,7 @@ from typing import Any
 import discord
 
 import bot
+from members.premium import PremiumInvalidator
 from store.database import Database
 from tests.support.fake_discord import FakeDiscord
 from utils.config import Settings
@@ -18,14 +19,15 @@ TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.fake-token-for-the-fake-discord-xyz"
 
 
 @contextlib.asynccontextmanager
-async def running_bot(fake: FakeDiscord, settings: Settings,
-                      database: Database) -> AsyncIterator[bot.CommunityBot]:
+async def running_bot(fake: FakeDiscord, settings: Settings, database: Database, *,
+                      premium: PremiumInvalidator | None = None,
+                      ) -> AsyncIterator[bot.CommunityBot]:
     """The production bot, logged in to the fake and ready; closed afterwards."""
     original_base = discord.http.Route.BASE
     original_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     client = bot.create_bot(settings.model_copy(update={
         "discord_api_base": fake.api_base, "discord_gateway_url": fake.gateway_url}),
-        database=database)
+        database=database, premium=premium)
     task = asyncio.create_task(client.start(TOKEN))
     try:
         await wait_until(client.is_ready, task)

@@ -94,6 +94,10 @@ class FakeDiscord:
         self.users: dict[int, str] = {}
         self.failures: list[tuple[re.Pattern[str], int, int]] = []  # path, status, error code
         self.identified: list[list[int]] = []
+        # Messages created per channel, and by nonce: with `enforce_nonce`, Discord answers a
+        # repeated nonce (same channel, a few minutes) with the message it already created.
+        self.created: dict[str, list[dict[str, Any]]] = {}
+        self._by_nonce: dict[tuple[str, str], dict[str, Any]] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -277,6 +281,17 @@ class FakeDiscord:
                 "mention_everyone": False, "timestamp": datetime.now(UTC).isoformat(),
                 "flags": body.get("flags", 0), "components": body.get("components") or []}
 
+    def _create_message(self, channel_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        nonce = body.get("nonce")
+        key = (channel_id, str(nonce))
+        if nonce is not None and body.get("enforce_nonce") and key in self._by_nonce:
+            return self._by_nonce[key]
+        message = {**self._message(channel_id, body), "nonce": nonce}
+        self.created.setdefault(channel_id, []).append(message)
+        if nonce is not None:
+            self._by_nonce[key] = message
+        return message
+
     def _answer(self, method: str, path: str, body: Any) -> web.Response:
         if method == "GET" and path == "/users/@me":
             return _json(user_payload(BOT_ID, "bot", bot=True))
@@ -307,7 +322,7 @@ class FakeDiscord:
                                       str(guild.id), "name": f"channel-{channel_id}",
                                       "position": 0, "permission_overwrites": []})
         if method == "POST" and (match := re.fullmatch(r"/channels/(\d+)/messages", path)):
-            return _json(self._message(match.group(1), body))
+            return _json(self._create_message(match.group(1), body or {}))
         if re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", path):
             commands = body if method == "PUT" else []
             return _json([{**command, "id": snowflake(), "application_id":
