@@ -1,0 +1,357 @@
+"""Deployment files, checked by parsing them (no Docker engine here): Dockerfile, .dockerignore,
+compose.yaml, the Prometheus config and the systemd unit."""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import fnmatch
+import json
+import os
+import re
+import shlex
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import api
+import bot
+from store.database import Database
+from tests.support.doc_support import ROOT, doc, env_file_variables, read
+from utils.config import Settings
+
+ClientFactory = Callable[..., Any]
+# Variables compose.yaml interpolates for itself (never read by the bot); each is explained in
+# docs/operations.md.
+COMPOSE_VARIABLES = frozenset({"POSTGRES_PASSWORD"})
+# Top-level folders with Python files that do not run in production.
+NOT_RUNTIME = frozenset({"tests", "bench", "docs", "deploy", "harness"})
+
+
+# --- A small Dockerfile parser ------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    name: str  # upper case: FROM, RUN, CMD, ...
+    arguments: str  # everything after the name, continuation lines joined
+    comments: list[str] = field(default_factory=list)  # the comment lines just above
+
+    @property
+    def exec_form(self) -> list[str] | None:
+        """The JSON array of an exec-form instruction, else None (Docker falls back to the
+        shell form on invalid JSON, silently: so must we)."""
+        return _json_array(self.arguments)
+
+    def flags_and_rest(self) -> tuple[dict[str, str], str]:
+        """`--name=value` options first (HEALTHCHECK, COPY), then the rest."""
+        flags: dict[str, str] = {}
+        rest = self.arguments
+        while match := re.match(r"--([a-z-]+)=(\S+)\s+", rest):
+            flags[match.group(1)] = match.group(2)
+            rest = rest[match.end():]
+        return flags, rest
+
+
+def _json_array(text: str) -> list[str] | None:
+    if not text.strip().startswith("["):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Instructions with their comments; `\\` continues a line, comment lines inside a
+    continuation are dropped (as Docker does), parser directives are skipped."""
+    instructions: list[Instruction] = []
+    comments: list[str] = []
+    pending: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            if not pending:
+                comments.append(line.lstrip("#").strip())
+            continue
+        if not line:
+            if not pending:
+                comments = []
+            continue
+        continued = line.endswith("\\")
+        pending.append(line[:-1].strip() if continued else line)
+        if continued:
+            continue
+        name, _, arguments = " ".join(pending).partition(" ")
+        instructions.append(Instruction(name.upper(), arguments.strip(), comments))
+        pending, comments = [], []
+    assert not pending, "the Dockerfile ends inside a continuation"
+    return instructions
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[Instruction]:
+    return parse_dockerfile(read(ROOT / "Dockerfile"))
+
+
+def only(instructions: list[Instruction], name: str) -> Instruction:
+    found = [item for item in instructions if item.name == name]
+    assert len(found) == 1, f"expected one {name}, found {len(found)}"
+    return found[0]
+
+
+def healthcheck_command(instructions: list[Instruction]) -> list[str]:
+    _, rest = only(instructions, "HEALTHCHECK").flags_and_rest()
+    keyword, _, command = rest.partition(" ")
+    assert keyword == "CMD"
+    argv = _json_array(command)
+    assert argv is not None, "HEALTHCHECK CMD must be in exec form"
+    return argv
+
+
+def test_the_parser_handles_continuations_comments_and_both_forms() -> None:
+    parsed = parse_dockerfile('# syntax=docker/dockerfile:1\nFROM a\n\n# why\nRUN x \\\n'
+                              '    # dropped\n    && y\nCMD ["p", "q"]\nCMD ["p", \'q\']\n')
+    assert [item.name for item in parsed] == ["FROM", "RUN", "CMD", "CMD"]
+    assert parsed[1].arguments == "x && y"
+    assert parsed[1].comments == ["why"]
+    assert parsed[2].exec_form == ["p", "q"]
+    assert parsed[3].exec_form is None  # not JSON: Docker would run it through a shell
+
+
+def test_dockerfile_base_user_and_runtime(dockerfile: list[Instruction]) -> None:
+    assert dockerfile[0].name == "FROM"
+    assert dockerfile[0].arguments == "python:3.11-slim"
+    user = [item for item in dockerfile if item.name == "USER"][-1]
+    assert user.arguments.split(":")[0] not in ("root", "0")
+    assert only(dockerfile, "STOPSIGNAL").arguments == "SIGTERM"
+    assert only(dockerfile, "CMD").exec_form == ["python", "bot.py"]
+    assert only(dockerfile, "EXPOSE").arguments == "8080"
+    assert only(dockerfile, "VOLUME").exec_form == ["/app/data"]
+    installs = [item.arguments for item in dockerfile if item.name == "RUN"
+                and "pip install" in item.arguments]
+    assert any("--no-cache-dir" in command and "-r requirements.txt" in command
+               for command in installs)
+    # The user is switched before anything runs, after everything is installed.
+    names = [item.name for item in dockerfile]
+    assert names.index("USER") > max(i for i, name in enumerate(names) if name in ("RUN", "COPY"))
+
+
+def test_listening_everywhere_comes_with_an_auth_warning(dockerfile: list[Instruction]) -> None:
+    env = [item for item in dockerfile if item.name == "ENV" and "API_HOST=" in item.arguments]
+    assert len(env) == 1
+    assert "API_HOST=0.0.0.0" in env[0].arguments.split()
+    explanation = " ".join(env[0].comments).lower()
+    assert "authentication" in explanation
+    assert "api_key" in explanation
+
+
+def runtime_sources() -> set[str]:
+    """Top-level modules and packages that run in production, plus their Alembic config."""
+    sources = {path.name for path in ROOT.glob("*.py")} | {"alembic.ini"}
+    for path in ROOT.iterdir():
+        if path.is_dir() and not path.name.startswith(".") and path.name not in NOT_RUNTIME \
+                and next(path.rglob("*.py"), None) is not None:
+            sources.add(path.name)
+    return sources
+
+
+def test_dockerfile_copies_exactly_what_runs(dockerfile: list[Instruction]) -> None:
+    copied: set[str] = set()
+    for item in dockerfile:
+        if item.name == "COPY":
+            _, rest = item.flags_and_rest()
+            copied |= {source.rstrip("/") for source in shlex.split(rest)[:-1]}
+    assert runtime_sources() <= copied, "a new top-level package must be copied into the image"
+    assert not copied & NOT_RUNTIME
+    assert "." not in copied  # never the whole context
+
+
+def test_dockerignore_keeps_secrets_and_clutter_out() -> None:
+    patterns = [line.strip() for line in read(ROOT / ".dockerignore").splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def ignored(path: str) -> bool:
+        return any(fnmatch.fnmatch(path, pattern.removeprefix("**/"))
+                   or fnmatch.fnmatch(path, pattern)
+                   or path.startswith(pattern.rstrip("/") + "/")
+                   or fnmatch.fnmatch(Path(path).name, pattern.removeprefix("**/"))
+                   for pattern in patterns)
+
+    for path in (".git/config", ".venv/bin/python", "data/bot.db", ".env", ".env.production",
+                 "credentials/sa.json", "service-key.json", "tls.pem",
+                 "utils/__pycache__/config.cpython-311.pyc", ".pytest_cache/v"):
+        assert ignored(path), path
+    for path in ("bot.py", "requirements.txt", "constraints.txt", "utils/config.py"):
+        assert not ignored(path), path
+
+
+async def test_healthcheck_command_passes_on_the_app_and_fails_without_it(
+        dockerfile: list[Instruction], aiohttp_client: ClientFactory,
+        make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    argv = healthcheck_command(dockerfile)
+    assert argv[0] == "python"
+    assert "urllib" in argv[-1]
+    path = re.search(r"https?://[^/'\"]+(/[\w/-]*)", argv[-1])
+    assert path is not None
+    assert path.group(1) == "/health"
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    try:
+        client = await aiohttp_client(api.create_app(make_settings(), database=database))
+        assert (await client.get(path.group(1))).status == 200
+        assert await run_healthcheck(argv, client.port) == 0
+    finally:
+        await database.dispose()
+    assert await run_healthcheck(argv, closed_port()) != 0
+
+
+async def run_healthcheck(argv: list[str], port: int) -> int:
+    environment = {"PATH": os.environ.get("PATH", ""), "API_PORT": str(port)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *argv[1:], env=environment,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# --- compose.yaml -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(read(ROOT / "compose.yaml"))
+    return loaded
+
+
+def interpolate(value: str) -> str:
+    """Compose's `${VAR}`, `${VAR:?message}` (a placeholder value) and `${VAR:-default}`."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(2) == "-":
+            return match.group(3)
+        return f"x{match.group(1).lower()}"
+
+    return re.sub(r"\$\{(\w+)(?::?([-?])([^}]*))?\}", substitute, value)
+
+
+def test_compose_services_and_dependencies(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"bot", "postgres", "redis", "prometheus"} <= services.keys()
+    bot_service = services["bot"]
+    assert bot_service["build"] in (".", {"context": "."})
+    env_files = bot_service["env_file"]
+    assert ".env" in ([env_files] if isinstance(env_files, str) else env_files)
+    for dependency in ("postgres", "redis"):
+        assert bot_service["depends_on"][dependency] == {"condition": "service_healthy"}
+        assert "test" in services[dependency]["healthcheck"]
+    assert str(services["postgres"]["image"]).startswith("postgres:15")
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert str(services["redis"]["image"]).startswith("redis:7")
+    volume = services["postgres"]["volumes"][0].split(":")
+    assert volume[1] == "/var/lib/postgresql/data"
+    assert volume[0] in compose["volumes"]
+    grace = int(str(bot_service["stop_grace_period"]).removesuffix("s"))
+    assert grace > bot.SHUTDOWN_GRACE_SECONDS
+
+
+def test_compose_gives_the_bot_only_settings_that_validate(
+        compose: dict[str, Any], make_settings: Callable[..., Settings]) -> None:
+    environment = compose["services"]["bot"]["environment"]
+    known = {name.upper() for name in Settings.model_fields} \
+        | env_file_variables(read(ROOT / ".env.example"))
+    assert not set(environment) - known
+    values = {name: interpolate(str(value)) for name, value in environment.items()}
+    assert values["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert values["RATE_LIMIT_BACKEND"] == "redis"
+    assert values["REDIS_URL"].startswith("redis://")
+    values["APP_ENV"] = "development"  # production would also want every secret
+    settings = make_settings(**{name.lower(): value for name, value in values.items()})
+    assert settings.problems() == []
+
+
+def test_compose_interpolates_only_known_variables(compose: dict[str, Any]) -> None:
+    text = read(ROOT / "compose.yaml")
+    used = set(re.findall(r"\$\{(\w+)", "\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith("#"))))
+    known = {name.upper() for name in Settings.model_fields} \
+        | env_file_variables(read(ROOT / ".env.example")) | COMPOSE_VARIABLES
+    assert used
+    assert not used - known
+    operations = doc("operations.md")
+    assert all(f"`{name}`" in operations for name in COMPOSE_VARIABLES)
+
+
+def test_prometheus_reads_the_key_from_a_compose_secret(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    image_version = re.search(r":v(\d+)\.(\d+)", prometheus["image"])
+    assert image_version is not None
+    assert tuple(map(int, image_version.groups())) >= (2, 55)  # http_headers in scrape configs
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in prometheus["volumes"]}
+    assert mounts["./deploy/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    (secret,) = prometheus["secrets"]
+    assert set(compose["secrets"][secret]) == {"file"}  # a file, never an inline value
+    assert compose["secrets"][secret]["file"].startswith("./deploy/secrets/")
+
+    config = yaml.safe_load(read(ROOT / "deploy" / "prometheus" / "prometheus.yml"))
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "community-bot"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["http_headers"] == {"X-Api-Key": {"files": [f"/run/secrets/{secret}"]}}
+    targets = [target for group in job["static_configs"] for target in group["targets"]]
+    assert targets == [f"bot:{compose['services']['bot']['ports'][0].rsplit(':', 1)[1]}"]
+
+
+def test_grafana_has_a_placeholder(compose: dict[str, Any]) -> None:
+    text = read(ROOT / "compose.yaml")
+    assert "grafana" not in compose["services"]
+    assert re.search(r"^\s*#\s*grafana:", text, re.MULTILINE)
+    assert "deploy/grafana/" in text
+
+
+# --- The systemd unit ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def unit() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    parser.read_string(read(ROOT / "deploy" / "systemd" / "community-bot.service"))
+    return parser
+
+
+def test_systemd_unit_runs_the_bot_as_a_service_user(unit: configparser.ConfigParser) -> None:
+    assert {"Unit", "Service", "Install"} <= set(unit.sections())
+    service = unit["Service"]
+    executable, script = shlex.split(service["ExecStart"])
+    assert executable.endswith("/.venv/bin/python")
+    assert script == "bot.py"
+    assert executable.startswith(service["WorkingDirectory"] + "/")
+    assert service["User"] not in ("root", "0")
+    assert service["Restart"] == "on-failure"
+    assert service["EnvironmentFile"].startswith("/etc/")
+    assert service["KillSignal"] == "SIGTERM"
+    assert int(service["TimeoutStopSec"]) > bot.SHUTDOWN_GRACE_SECONDS
+    assert service["RestartPreventExitStatus"] == str(bot.EXIT_CONFIG_ERROR)
+
+
+def test_systemd_unit_is_hardened(unit: configparser.ConfigParser) -> None:
+    service = unit["Service"]
+    assert service["NoNewPrivileges"] == "yes"
+    assert service["PrivateTmp"] == "yes"
+    assert service["ProtectSystem"] == "strict"
+    assert service["ReadWritePaths"].split() == [f"{service['WorkingDirectory']}/data"]
+    assert service["CapabilityBoundingSet"] == ""
