@@ -17,9 +17,9 @@ from aiohttp import web
 import webhooks
 from control import api_v1, operator, probes
 from control.openapi import openapi_document
-from control.policy import ControlContext, GuildAdmins, control_api_middleware
+from control.policy import control_api_middleware
 from edge.app_keys import (
-    CONTROL,
+    AUTH,
     DATABASE,
     GATEWAY,
     METRICS,
@@ -31,7 +31,7 @@ from edge.app_keys import (
     STATS,
     GatewayStatus,
 )
-from edge.auth import Authenticator
+from edge.auth import AuthContext, Authenticator, GuildAdmins
 from edge.body import MAX_BODY_BYTES, MAX_HEADER_BYTES
 from edge.errors import error_middleware
 from edge.lockout import FailureTracker
@@ -105,7 +105,7 @@ def create_app(
     app[RATE_LIMITER] = limiter
     app[STATS] = command_stats if command_stats is not None else CommandStats()
     app[PREMIUM] = premium if premium is not None else PremiumInvalidator()
-    app[CONTROL] = ControlContext(
+    app[AUTH] = AuthContext(
         authenticator=Authenticator(settings, database), database=database,
         trusted_proxies=settings.trusted_proxies, owner_ids=settings.owner_ids,
         guild_admins=gateway if isinstance(gateway, GuildAdmins) else None,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control.params import actor_of, page, pagination, path_id, read_model
 from control.policy import policy
-from edge.app_keys import CONTROL, PRINCIPAL, STATS
+from edge.app_keys import AUTH, PRINCIPAL, STATS
 from edge.errors import APIError
 from store import accounts, guild_settings, revocations
 from utils.ids import USER_ID_PATTERN
@@ -29,7 +29,7 @@ async def me(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"kind": principal.kind, "scopes": sorted(principal.scopes),
                             "subject": principal.subject, "discord_user_id": None}
     if principal.subject is not None:
-        async with request.app[CONTROL].database.session() as session:
+        async with request.app[AUTH].database.session() as session:
             discord_id = await accounts.discord_id_for(session, principal.subject)
         body["discord_user_id"] = str(discord_id) if discord_id is not None else None
     return web.json_response(body)
@@ -53,7 +53,7 @@ def _config_body(settings: guild_settings.GuildSettings) -> dict[str, Any]:
 @policy("guilds:read", guild_admin=True)
 async def get_guild_config(request: web.Request) -> web.Response:
     """A guild's bot settings (guild admins)."""
-    database = request.app[CONTROL].database
+    database = request.app[AUTH].database
     return web.json_response(_config_body(await guild_settings.get(
         database, path_id(request, "guild_id"))))
 
@@ -64,7 +64,7 @@ async def put_guild_config(request: web.Request) -> web.Response:
     """Change a guild's bot settings; audit-logged with before and after (guild admins)."""
     change = await read_model(request, GuildConfigChange)
     updated = await guild_settings.update(
-        request.app[CONTROL].database, path_id(request, "guild_id"),
+        request.app[AUTH].database, path_id(request, "guild_id"),
         actor_id=actor_of(request[PRINCIPAL]), source="api",
         announcement_channel_id=change.announcement_channel_id,
         clear_announcement_channel="announcement_channel_id" in change.model_fields_set
@@ -79,7 +79,7 @@ async def get_guild_audit(request: web.Request) -> web.Response:
     """A guild's audit events, newest first, paginated (guild admins)."""
     limit, offset = pagination(request)
     entries, total = await guild_settings.recent_audit(
-        request.app[CONTROL].database, path_id(request, "guild_id"), limit=limit, offset=offset)
+        request.app[AUTH].database, path_id(request, "guild_id"), limit=limit, offset=offset)
     return page([entry.__dict__ for entry in entries], total, limit, offset)
 
 
@@ -124,7 +124,7 @@ async def post_revocation(request: web.Request) -> web.Response:
     change = await read_model(request, RevocationRequest)
     if change.subject is None and change.session_id is None:
         raise APIError(422, "give a subject or a session_id")
-    await revocations.revoke(request.app[CONTROL].database, subject=change.subject,
+    await revocations.revoke(request.app[AUTH].database, subject=change.subject,
                  session_id=change.session_id, reason="operator")
     return web.json_response({"status": "revoked"}, status=201)
 

@@ -11,20 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from control.params import path_id
-from edge.app_keys import CONTROL, PRINCIPAL
-from edge.auth import ANONYMOUS, Authenticator, AuthError, Principal
+from edge.app_keys import AUTH, PRINCIPAL
+from edge.auth import ANONYMOUS, AuthContext, AuthError, Principal
 from edge.client_ip import client_ip
 from edge.errors import error_response
-from edge.lockout import FailureTracker
 from store import accounts, audit
-from store.database import Database
-from utils.config import IPNetwork
 
 HANDLER_TIMEOUT_SECONDS = 30.0
 F = TypeVar("F", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -51,23 +48,6 @@ def policy_of(handler: Any) -> Policy:
     return found if isinstance(found, Policy) else Policy()
 
 
-@runtime_checkable
-class GuildAdmins(Protocol):
-    """Tells whether a Discord user administers a guild (the bot knows; see bot.py)."""
-
-    async def is_guild_admin(self, discord_user_id: int, guild_id: int) -> bool: ...
-
-
-@dataclass
-class ControlContext:
-    authenticator: Authenticator
-    database: Database
-    trusted_proxies: tuple[IPNetwork, ...]
-    owner_ids: frozenset[int]
-    guild_admins: GuildAdmins | None
-    failures: FailureTracker
-
-
 def control_api_middleware() -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -75,7 +55,7 @@ def control_api_middleware() -> Middleware:
                 request.match_info.http_exception is not None:
             response: web.StreamResponse = await handler(request)
             return response
-        context = request.app[CONTROL]
+        context = request.app[AUTH]
         address = client_ip(request, context.trusted_proxies)
         locked = context.failures.locked_for(address)
         if locked:
@@ -101,7 +81,7 @@ def control_api_middleware() -> Middleware:
     return middleware
 
 
-async def _authorize(context: ControlContext, rule: Policy, request: web.Request) -> Principal:
+async def _authorize(context: AuthContext, rule: Policy, request: web.Request) -> Principal:
     principal = await context.authenticator.authenticate(
         request.headers.get("Authorization"), request.headers.get("X-Api-Key"))
     if principal is ANONYMOUS and not rule.optional:
@@ -114,7 +94,7 @@ async def _authorize(context: ControlContext, rule: Policy, request: web.Request
     return principal
 
 
-async def _refuse(context: ControlContext, request: web.Request, address: str,
+async def _refuse(context: AuthContext, request: web.Request, address: str,
                   exc: AuthError) -> web.Response:
     if exc.status in (401, 403):
         context.failures.fail(address)
@@ -128,7 +108,7 @@ async def _refuse(context: ControlContext, request: web.Request, address: str,
     return error_response(request, exc.status, exc.detail, headers=headers)
 
 
-async def _require_guild_admin(context: ControlContext, principal: Principal,
+async def _require_guild_admin(context: AuthContext, principal: Principal,
                                request: web.Request) -> None:
     if principal.kind == "service":
         return  # scoped keys are trusted with the scope they hold

@@ -13,8 +13,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import redis.asyncio as redis_asyncio
 
-    from control.policy import ControlContext
-    from edge.auth import Principal
+    from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
     from members.premium import PremiumInvalidator
     from observability.prometheus import Metrics
@@ -46,7 +45,7 @@ PREMIUM: web.AppKey[PremiumInvalidator] = web.AppKey("premium")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OBSERVATORY: web.AppKey[Observatory] = web.AppKey("observatory")
-CONTROL: web.AppKey[ControlContext] = web.AppKey("control")
+AUTH: web.AppKey[AuthContext] = web.AppKey("auth")
 STATS: web.AppKey[StatsSource] = web.AppKey("command_stats")
 
 # Request keys: set by a middleware, read by handlers and later middlewares.

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from edge.auth_errors import AuthError, ProviderUnreachable
+from edge.lockout import FailureTracker
 from edge.tokens import JwksCache, JwtVerifier
 from store import api_keys, revocations
 from store.database import Database
-from utils.config import Settings
+from utils.config import IPNetwork, Settings
 
-__all__ = ["ANONYMOUS", "AuthError", "Authenticator", "JwksCache", "JwtVerifier", "Principal",
-           "ProviderUnreachable"]
+__all__ = ["ANONYMOUS", "AuthContext", "AuthError", "Authenticator", "GuildAdmins",
+           "JwksCache", "JwtVerifier", "Principal", "ProviderUnreachable"]
 
 ALL_SCOPES = "*"
 # What a signed-in user may ask for; guild routes also check that they admin that guild.
@@ -88,3 +89,22 @@ class Authenticator:
         if self._static_key is None or presented is None:
             return False
         return hmac.compare_digest(presented.encode(), self._static_key)
+
+
+@runtime_checkable
+class GuildAdmins(Protocol):
+    """Tells whether a Discord user administers a guild (the bot knows; see bot.py)."""
+
+    async def is_guild_admin(self, discord_user_id: int, guild_id: int) -> bool: ...
+
+
+@dataclass
+class AuthContext:
+    """What the /api/v1 policy needs to authenticate and authorize a caller."""
+
+    authenticator: Authenticator
+    database: Database
+    trusted_proxies: tuple[IPNetwork, ...]
+    owner_ids: frozenset[int]
+    guild_admins: GuildAdmins | None
+    failures: FailureTracker

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 
 import api
-from edge.app_keys import CONTROL
+from edge.app_keys import AUTH
 from edge.auth import AuthError, JwksCache
 from edge.lockout import FailureTracker
 from store import api_keys
@@ -66,7 +66,7 @@ async def test_valid_es256_and_rs256_tokens(client: Client, supabase: FakeSupaba
 
 
 async def test_attack_suite(client: Client, supabase: FakeSupabase) -> None:
-    client.app[CONTROL].failures = FailureTracker(threshold=1000)  # lockout tested below
+    client.app[AUTH].failures = FailureTracker(threshold=1000)  # lockout tested below
     key = supabase.keys[0]
     now = int(time.time())
     claims = {"sub": "user-1", "aud": "authenticated", "iss": f"{supabase.url}/auth/v1",
@@ -116,7 +116,7 @@ async def test_hs256_path_uses_only_the_legacy_secret(
 
 async def test_unknown_kid_flood_fetches_the_jwks_at_most_once(
         client: Client, supabase: FakeSupabase) -> None:
-    client.app[CONTROL].failures = FailureTracker(threshold=1000)
+    client.app[AUTH].failures = FailureTracker(threshold=1000)
     assert await me(client, supabase.token()) == 200
     fetched = supabase.fetches
     strangers = [SigningKey("ES256") for _ in range(30)]
