@@ -18,6 +18,7 @@ import webhooks
 from control import api_v1, operator, probes
 from control.openapi import openapi_document
 from control.policy import control_api_middleware
+from edge.access_log import access_log_middleware
 from edge.app_keys import (
     AUTH,
     DATABASE,
@@ -39,7 +40,6 @@ from edge.rate_limit import build_rate_limiter, rate_limit_middleware
 from edge.request_id import request_id_middleware
 from edge.security_headers import response_headers_hook
 from members.premium import PremiumInvalidator
-from observability.access_log import access_log_middleware
 from observability.command_stats import CommandStats
 from observability.prometheus import Metrics
 from observability.recording import observability_middleware
