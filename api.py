@@ -121,8 +121,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(operator.routes)
     app.router.add_routes(api_v1.routes)
     app.router.add_get("/openapi.json", openapi_document)
+    enabled = app[SETTINGS].enabled_webhooks  # a disabled sender has no route: 404
     for spec in webhooks.WEBHOOKS:
-        app.router.add_post(spec.path, webhook_handler(spec), name=spec.name)
+        if spec.name in enabled:
+            app.router.add_post(spec.path, webhook_handler(spec), name=spec.name)
 
 
 async def _redis_context(app: web.Application) -> AsyncIterator[None]:

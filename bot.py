@@ -1,9 +1,11 @@
 """Entry point: the Discord bot and the control API on one event loop, plus admin commands.
 
     python bot.py [run]                                   migrate, start the API, start the bot
-    python bot.py migrate {upgrade,downgrade,current,history} [revision]
+    python bot.py migrate {upgrade,downgrade,current,history} [revision] [--yes]
     python bot.py apikey {create,list,revoke}             scoped API keys
     python bot.py check-config                            list every configuration problem
+    python bot.py sync [--guild ID]                       publish the slash commands
+    python bot.py invite                                  print the invite URL
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from aiohttp import web
 from discord.ext import commands
 
 import api
-import webhooks
 from cogs import EXTENSIONS
+from command_kit import sync as command_sync
 from command_kit.access import holds_admin
 from command_kit.errors import on_app_command_error, on_prefix_command_error
 from delivery.discord_delivery import deliver
@@ -34,7 +36,7 @@ from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
 from store import api_keys, migrate
 from store.database import Database, ensure_sqlite_directory
-from utils.config import WEBHOOK_SECRET_VARIABLES, ConfigError, Settings, load_settings
+from utils.config import ConfigError, Settings, load_settings
 from utils.logging import configure_logging, get_logger
 
 log = get_logger("bot")
@@ -71,6 +73,8 @@ class CommunityBot(commands.AutoShardedBot):
         self.premium = premium if premium is not None else PremiumInvalidator()
         self.command_stats = command_stats if command_stats is not None else CommandStats()
         self._gateway_started = False
+        self._invite_logged = False
+        self.auto_sync = True  # `python bot.py sync` turns it off and syncs itself
         self.tree.on_error = on_app_command_error  # type: ignore[method-assign]
         self.outbox = OutboxWorker(database, functools.partial(deliver, self),
                                    is_connected=self.is_ready)
@@ -89,9 +93,11 @@ class CommunityBot(commands.AutoShardedBot):
         await super().close()
 
     async def setup_hook(self) -> None:
-        # Commands are synced only on demand by an owner (`/sync`), never at startup.
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # A fresh install or a changed command tree: publish it once (when logged in).
+        if self.auto_sync and self.application_id is not None:
+            await command_sync.sync_if_changed(self.tree, self.database)
         self.outbox.start()
 
     async def on_command_error(self, context: commands.Context[Any],
@@ -120,6 +126,9 @@ class CommunityBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info("discord gateway ready", guilds=len(self.guilds))
+        if not self._invite_logged and self.application_id is not None:
+            self._invite_logged = True
+            log.info("invite the bot with", url=command_sync.invite_url(self.application_id))
         self.outbox.wake()  # deliver what queued up while we were away
 
 
@@ -127,6 +136,8 @@ def create_bot(settings: Settings, *, database: Database,
                premium: PremiumInvalidator | None = None,
                command_stats: CommandStats | None = None) -> CommunityBot:
     """Build the bot without connecting, so tests can drive the same object production runs."""
+    # The bot uses no voice: discord.py's warnings about missing voice libraries are noise.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
     if settings.discord_api_base:
         # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
         discord.http.Route.BASE = settings.discord_api_base
@@ -148,17 +159,6 @@ def _use_gateway(bot: CommunityBot, url: str) -> None:
         return shards, str(gateway), limits
 
     bot.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
-
-
-def check_webhook_secrets(settings: Settings) -> None:
-    """Raise ConfigError when a configured webhook secret cannot be used."""
-    problems = webhooks.secret_problems({
-        name: getattr(settings, name.lower()).get_secret_value()
-        if getattr(settings, name.lower()) is not None else None
-        for name in WEBHOOK_SECRET_VARIABLES
-    })
-    if problems:
-        raise ConfigError(problems)
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -218,7 +218,12 @@ async def serve(settings: Settings) -> int:
     exit_code = 0
     if bot_task is not None and bot_task in done:
         failure = bot_task.exception()
-        log.error("the Discord bot stopped", error_type=type(failure).__name__ if failure else None)
+        if isinstance(failure, discord.LoginFailure):
+            log.error("Discord refused DISCORD_TOKEN: check the bot token in the developer "
+                      "portal (Bot > Reset Token) and set it again")
+        else:
+            log.error("the Discord bot stopped",
+                      error_type=type(failure).__name__ if failure else None)
         exit_code = 1
     else:
         log.info("stop signal received: shutting down")
@@ -236,13 +241,27 @@ async def serve(settings: Settings) -> int:
     return exit_code
 
 
-def _run_migrate(settings: Settings, action: str, revision: str | None) -> int:
+def _confirmed(question: str, assume_yes: bool) -> bool:
+    """--yes, or a "yes" typed on a terminal; never a silent default for a destructive step."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"{question} Refused: not a terminal; pass --yes to confirm.", file=sys.stderr)
+        return False
+    return input(f"{question} Type 'yes' to continue: ").strip().lower() == "yes"
+
+
+def _run_migrate(settings: Settings, args: argparse.Namespace) -> int:
     ensure_sqlite_directory(settings.database_url)
-    url = settings.database_url
+    url, action, revision = settings.database_url, args.action, args.revision
     if action == "upgrade":
         print(migrate.upgrade(url, revision or "head"))
     elif action == "downgrade":
-        print(migrate.downgrade(url, revision or "-1"))
+        target = revision or "-1"
+        if not _confirmed(f"Downgrade the database to {target}? Tables and data added by the "
+                          "undone migrations are dropped; back up first.", args.yes):
+            return 1
+        print(migrate.downgrade(url, target))
     elif action == "current":
         print(migrate.current(url))
     else:
@@ -283,6 +302,35 @@ async def _run_apikey(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_discord_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`sync` and `invite`: log in over REST only (no gateway), act, log out."""
+    if settings.discord_token is None:
+        print("DISCORD_TOKEN is not set.", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    await migrate.upgrade_async(settings.database_url)
+    database = Database(settings.database_url)
+    client = create_bot(settings, database=database)
+    client.auto_sync = False
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+        assert client.application_id is not None  # set by login
+        if args.command == "invite":
+            print(command_sync.invite_url(client.application_id))
+        elif args.guild is not None:
+            count = await command_sync.sync_to_guild(client.tree, args.guild)
+            print(f"synced {count} commands to guild {args.guild} (visible there at once)")
+        else:
+            count = await command_sync.sync_globally(client.tree, client.database)
+            print(f"synced {count} commands globally (Discord may take a few minutes)")
+    except discord.LoginFailure:
+        print("Discord refused DISCORD_TOKEN: check the bot token.", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+        await database.dispose()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -292,6 +340,10 @@ def _parser() -> argparse.ArgumentParser:
     migrate_parser = sub.add_parser("migrate", help="Alembic without the bot")
     migrate_parser.add_argument("action", choices=["upgrade", "downgrade", "current", "history"])
     migrate_parser.add_argument("revision", nargs="?", default=None)
+    migrate_parser.add_argument("--yes", action="store_true", help="confirm a downgrade")
+    sync_parser = sub.add_parser("sync", help="publish the slash commands to Discord")
+    sync_parser.add_argument("--guild", type=int, help="only this guild, visible at once")
+    sub.add_parser("invite", help="print the URL that adds the bot to a server")
     key_parser = sub.add_parser("apikey", help="scoped API keys")
     key_sub = key_parser.add_subparsers(dest="action", required=True)
     create = key_sub.add_parser("create", help="make a key; it is printed once")
@@ -309,7 +361,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     try:
         settings = load_settings()
-        check_webhook_secrets(settings)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -319,7 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(log_format=settings.effective_log_format, level=settings.log_level,
                       secrets=settings.secret_values())
     if command == "migrate":
-        return _run_migrate(settings, args.action, args.revision)
+        return _run_migrate(settings, args)
+    if command in ("sync", "invite"):
+        return asyncio.run(_run_discord_command(settings, args))
     if command == "apikey":
         return asyncio.run(_run_apikey(settings, args))
     return asyncio.run(serve(settings))

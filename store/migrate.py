@@ -54,14 +54,16 @@ def _capture_alembic_log(output: io.StringIO) -> Iterator[None]:
     handler = logging.StreamHandler(output)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("alembic.runtime.migration")
-    previous_level = logger.level
+    previous_level, previous_propagate = logger.level, logger.propagate
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # captured here and returned: not also on the process log
     logger.addHandler(handler)
     try:
         yield
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+        logger.propagate = previous_propagate
 
 
 _NOISE = ("Context impl", "Will assume")

@@ -14,6 +14,8 @@ from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from utils.webhook_secrets import weakness
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Each webhook has its own secret; there is never a fallback from one to another.
@@ -24,6 +26,22 @@ WEBHOOK_SECRET_VARIABLES: tuple[str, ...] = (
     "FOUNDER_WEBHOOK_SECRET",
     "LEGAL_UPDATE_WEBHOOK_SECRET",
 )
+
+# Sender name (its route's name, what WEBHOOKS_ENABLED lists) -> the variable holding its secret.
+WEBHOOK_SENDERS: dict[str, str] = {
+    "supabase-auth": "SUPABASE_WEBHOOK_SECRET",
+    "gdpr-erasure": "SUPABASE_WEBHOOK_SECRET",
+    "premium-invalidate": "PREMIUM_INVALIDATE_WEBHOOK_SECRET",
+    "reflections": "APP_REFLECTIONS_WEBHOOK_SECRET",
+    "founder": "FOUNDER_WEBHOOK_SECRET",
+    "legal-update": "LEGAL_UPDATE_WEBHOOK_SECRET",
+}
+# Placeholders people paste from examples and tutorials: never accepted as a secret in production.
+EXAMPLE_SECRET_VALUES = frozenset({
+    "changeme", "change-me", "change_me", "secret", "password", "example", "replace-me",
+    "your-secret-here", "your-api-key", "whsec_replace_me", "test", "xxx",
+})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 # Header name -> (default in every mode, or None when only production sends it by default).
 _BASE_SECURITY_HEADERS: dict[str, str] = {
@@ -99,6 +117,10 @@ class Settings(BaseSettings):
     legal_update_webhook_secret: SecretStr | None = None
     webhook_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
     webhook_allow_body_only_signatures: bool = False
+    # Senders that are on (sender names); unset: every sender whose secret is set.
+    webhooks_enabled: Annotated[frozenset[str] | None, NoDecode] = None
+    # Listening beyond loopback with no API authentication needs this explicit opt-in.
+    allow_unauthenticated_api: bool = False
 
     rate_limit_backend: Literal["memory", "redis"] = "memory"
     redis_url: SecretStr | None = None
@@ -142,10 +164,19 @@ class Settings(BaseSettings):
         }
 
     @field_validator("owner_ids", "admin_role_id", "shard_ids", "trusted_proxies", "allowed_ips",
-                     mode="before")
+                     "webhooks_enabled", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("webhooks_enabled")
+    @classmethod
+    def _known_senders(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        unknown = sorted((value or frozenset()) - WEBHOOK_SENDERS.keys())
+        if unknown:
+            raise ValueError(f"unknown sender {', '.join(unknown)}; known: "
+                             f"{', '.join(WEBHOOK_SENDERS)}")
+        return value
 
     @field_validator("trusted_proxies", "allowed_ips", mode="before")
     @classmethod
@@ -200,6 +231,19 @@ class Settings(BaseSettings):
             or self.supabase_jwt_secret is not None
 
     @property
+    def enabled_webhooks(self) -> frozenset[str]:
+        """The senders whose routes exist: WEBHOOKS_ENABLED, or every one with a secret set."""
+        if self.webhooks_enabled is not None:
+            return self.webhooks_enabled
+        return frozenset(name for name, variable in WEBHOOK_SENDERS.items()
+                         if self.secret(variable) is not None)
+
+    def secret(self, variable: str) -> str | None:
+        """The plain value of a secret setting by its variable name (None when unset)."""
+        value = getattr(self, variable.lower())
+        return value.get_secret_value() if isinstance(value, SecretStr) else None
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -228,7 +272,7 @@ class Settings(BaseSettings):
         return values
 
     def problems(self) -> list[str]:
-        """Consistency problems, plus every missing secret when security is strict."""
+        """Every consistency problem, plus missing and weak secrets when security is strict."""
         found: list[str] = []
         if self.rate_limit_backend == "redis" and self.redis_url is None:
             found.append("REDIS_URL: required when RATE_LIMIT_BACKEND=redis")
@@ -237,21 +281,68 @@ class Settings(BaseSettings):
                 found.append("SHARD_COUNT: required when SHARD_IDS is set")
             elif any(not 0 <= shard < self.shard_count for shard in self.shard_ids):
                 found.append("SHARD_IDS: every id must be in 0..SHARD_COUNT-1")
+        if not self.auth_configured and self.api_host not in LOOPBACK_HOSTS \
+                and not self.allow_unauthenticated_api:
+            found.append(f"API_HOST: {self.api_host} is reachable from other machines but no API "
+                         "authentication is set (API_KEY or SUPABASE_URL); set one, listen on "
+                         "127.0.0.1, or set ALLOW_UNAUTHENTICATED_API=1 on purpose")
+        found.extend(self._unusable_webhook_secrets())
         if self.strict_security:
             found.extend(f"{name}: missing (required in strict security mode)"
                          for name in self.missing_secrets())
+            found.extend(self.weak_secrets())
         return found
 
     def missing_secrets(self) -> list[str]:
-        """Auth and webhook secrets that strict mode requires but are not set."""
+        """What strict mode requires but is not set: one API authentication, and the secret of
+        every enabled sender."""
         missing = []
-        if self.api_key is None:
-            missing.append("API_KEY")
-        if self.supabase_url is None and self.supabase_jwt_secret is None:
-            missing.append("SUPABASE_URL")
-        missing.extend(name for name in WEBHOOK_SECRET_VARIABLES
-                       if getattr(self, name.lower()) is None)
+        if not self.auth_configured:
+            missing.append("API_KEY (or SUPABASE_URL)")
+        for sender in sorted(self.enabled_webhooks):
+            variable = WEBHOOK_SENDERS[sender]
+            if self.secret(variable) is None and variable not in missing:
+                missing.append(variable)
         return missing
+
+    def _secret_variables(self) -> list[str]:
+        return [name.upper() for name, value in self if isinstance(value, SecretStr)
+                and name not in ("redis_url", "google_credentials_json")]
+
+    def _unusable_webhook_secrets(self) -> list[str]:
+        found = []
+        for variable in WEBHOOK_SECRET_VARIABLES:
+            value = self.secret(variable)
+            if value is None or value.startswith("gsm:"):
+                continue
+            try:
+                weakness(value)
+            except ValueError as exc:
+                found.append(f"{variable}: {exc}")
+        return found
+
+    def weak_secrets(self) -> list[str]:
+        """Secrets production refuses: short, low-entropy `whsec_`, example values, or one value
+        used by two variables (each secret belongs to one sender or one purpose)."""
+        found = []
+        seen: dict[str, str] = {}
+        for variable in self._secret_variables():
+            value = self.secret(variable)
+            if value is None or value.startswith("gsm:"):
+                continue  # a Secret Manager reference is checked once it is resolved
+            if value.strip().lower() in EXAMPLE_SECRET_VALUES:
+                found.append(f"{variable}: an example value, not a secret")
+                continue
+            try:
+                reason = weakness(value)
+            except ValueError:
+                continue  # reported as unusable already
+            if reason is not None:
+                found.append(f"{variable}: too weak ({reason})")
+            if value in seen:
+                found.append(f"{variable}: the same value as {seen[value]}; use one secret each")
+            seen.setdefault(value, variable)
+        return found
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -262,11 +353,25 @@ def _describe(error: Mapping[str, Any]) -> str:
 
 
 def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
-    """Read, validate and cross-check settings; raise ConfigError listing every problem."""
+    """Read, validate and cross-check settings; raise ConfigError listing every problem.
+
+    Every problem in one run: when some values are invalid, the cross-field checks still run,
+    on the settings with those values left at their defaults.
+    """
     try:
         settings = Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
-        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+        problems = [_describe(error) for error in exc.errors()]
+        invalid = {str(error["loc"][0]) for error in exc.errors() if error.get("loc")}
+        defaults = {name: Settings.model_fields[name].default for name in invalid
+                    if name in Settings.model_fields}
+        try:
+            rest = Settings(_env_file=env_file, **{**overrides, **defaults})
+        except ValidationError:
+            raise ConfigError(problems) from None
+        problems.extend(problem for problem in rest.problems()
+                        if problem.split(":", 1)[0].lower() not in invalid)
+        raise ConfigError(problems) from None
     problems = settings.problems()
     if problems:
         raise ConfigError(problems)

@@ -13,7 +13,6 @@ from webhooks import (
     reflections,
     supabase_auth,
 )
-from webhooks.signatures import parse_secrets
 from webhooks.spec import WebhookSpec
 
 WEBHOOKS: tuple[WebhookSpec, ...] = (
@@ -24,16 +23,3 @@ WEBHOOKS: tuple[WebhookSpec, ...] = (
     founder.SPEC,
     legal_update.SPEC,
 )
-
-
-def secret_problems(configured: dict[str, str | None]) -> list[str]:
-    """Secrets that are set but unusable (e.g. `whsec_` with bad base64), by variable."""
-    problems = []
-    for variable, value in sorted(configured.items()):
-        if value is None:
-            continue
-        try:
-            parse_secrets(value)
-        except ValueError as exc:
-            problems.append(f"{variable}: {exc}")
-    return problems

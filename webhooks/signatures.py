@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from utils.webhook_secrets import WebhookSecret, parse_secrets
+
+__all__ = ["WebhookSecret", "parse_secrets"]  # re-exported: the signature checks take them
+
 MAX_HEADER_LENGTH = 4096
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _BODY_SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
-_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 BODY_SIGNATURE_HEADERS = ("X-Hub-Signature-256", "X-Webhook-Signature")
 
 
@@ -40,49 +42,9 @@ class WebhookRejected(Exception):
 
 
 @dataclass(frozen=True)
-class WebhookSecret:
-    """One configured secret in both key forms."""
-
-    standard_key: bytes  # for Standard Webhooks: base64-decoded after `whsec_`
-    raw_key: bytes  # for body-only signatures: the configured text's UTF-8 bytes
-
-
-@dataclass(frozen=True)
 class Verified:
     delivery_id: str  # the webhook-id, or `sha256:<body hash>` for body-only signatures
     scheme: str  # "standard" or "body-only"
-
-
-@functools.lru_cache(maxsize=64)  # the configured text is fixed: decode it once, not per request
-def parse_secrets(configured: str) -> tuple[WebhookSecret, ...]:
-    """Comma-separated secrets (several allow rotation). Raises ValueError on a bad one.
-
-    `whsec_<base64>` is decoded as Standard Webhooks prescribes; Supabase's `v1,whsec_...`
-    form is accepted too. A secret without the prefix is used as its raw bytes.
-    """
-    parsed = []
-    text = configured.strip()
-    for part in re.split(r"(?<!v1),", text):  # "v1," belongs to Supabase's secret format
-        secret = part.strip()
-        if secret.startswith("v1,"):
-            secret = secret[3:]
-        if not secret:
-            continue
-        raw = secret.encode()
-        if secret.startswith(_SECRET_PREFIX):
-            encoded = secret[len(_SECRET_PREFIX):]
-            try:
-                standard = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-            except binascii.Error:
-                raise ValueError("a whsec_ secret is not valid base64") from None
-        else:
-            standard = raw
-        if not standard:
-            raise ValueError("empty webhook secret")
-        parsed.append(WebhookSecret(standard_key=standard, raw_key=raw))
-    if not parsed:
-        raise ValueError("no webhook secret")
-    return tuple(parsed)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -203,13 +203,24 @@ async def test_delete_my_data_erases_after_confirmation(
     assert "gdpr.erasure" in events
 
 
-async def test_sync_publishes_commands_only_when_an_owner_asks(
+async def test_sync_publishes_commands_when_an_owner_asks(
         fake: FakeDiscord, client: bot.CommunityBot) -> None:
-    assert not fake.sent("PUT", r"/applications/\d+/commands")
+    (at_start,) = fake.sent("PUT", r"/applications/\d+/commands")  # a new database: once
     interaction = await run(fake, "sync", OWNER)
     await followup(fake, interaction)
-    (published,) = fake.sent("PUT", r"/applications/\d+/commands")
+    published = fake.sent("PUT", r"/applications/\d+/commands")[-1]
+    assert published is not at_start
     assert {command["name"] for command in published.body} >= {"ping", "migrate", "config"}
+
+
+async def test_sync_here_copies_the_global_commands_to_this_guild(
+        fake: FakeDiscord, client: bot.CommunityBot) -> None:
+    interaction = await run(fake, "sync", OWNER, options=[
+        {"name": "here", "type": 5, "value": True}])
+    reply = await followup(fake, interaction)
+    assert "to this server" in reply.body["content"]
+    (to_guild,) = fake.sent("PUT", rf"/applications/\d+/guilds/{GUILD}/commands")
+    assert "ping" in {command["name"] for command in to_guild.body}
 
 
 async def test_reload_knows_only_the_bots_own_cogs(fake: FakeDiscord,

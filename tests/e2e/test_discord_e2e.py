@@ -56,8 +56,8 @@ async def test_bot_logs_in_identifies_and_answers_ping(
         assert callback.body["data"]["content"].startswith("Pong!")
         assert callback.body["data"]["flags"] & 64  # ephemeral
         assert callback.body["data"]["allowed_mentions"] == {"parse": []}
-    assert not fake.sent("PUT", rf"/applications/{APPLICATION_ID}/commands"), \
-        "commands are synced only on demand, never at startup"
+    assert len(fake.sent("PUT", rf"/applications/{APPLICATION_ID}/commands")) == 1, \
+        "a new database: the command tree is published once at start"
 
 
 async def test_outbox_delivers_queued_dm_and_post_once_when_the_bot_comes_online(

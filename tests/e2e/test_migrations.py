@@ -113,5 +113,15 @@ def test_bot_migrate_subcommands(tmp_path: Path) -> None:
     assert "Running upgrade" in run("upgrade")
     assert "(head)" in run("current")
     assert "(head)" in run("history")
-    assert "Running downgrade" in run("downgrade", "base")
+    upgraded = run("upgrade")  # already at head: said once, not once per log handler too
+    assert upgraded.count("already at the requested revision") == 1
+    refused = subprocess.run([sys.executable, str(PROJECT_ROOT / "bot.py"), "migrate",
+                              "downgrade", "base"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 1
+    assert "pass --yes" in refused.stderr
+    assert "(head)" in run("current"), "a refused downgrade changes nothing"
+    downgraded = run("downgrade", "base", "--yes")
+    assert "Running downgrade" in downgraded
+    assert len(downgraded.splitlines()) == len(set(downgraded.splitlines())), "each line once"
     assert "empty database" in run("current")

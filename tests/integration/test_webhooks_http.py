@@ -133,13 +133,31 @@ async def test_validation_errors_name_fields_without_echoing_input(client: Clien
 async def test_unconfigured_webhook_answers_503_and_does_nothing(
         aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
         database: Database) -> None:
-    overrides = settings_overrides()
+    """Enabled on purpose (WEBHOOKS_ENABLED) but its secret is missing: never skipped."""
+    overrides = settings_overrides(webhooks_enabled="reflections")
     del overrides["app_reflections_webhook_secret"]
     client = await aiohttp_client(api.create_app(make_settings(**overrides), database=database))
     body, headers = signed()
     response = await client.post(PATH, data=body, headers=headers)
     assert response.status == 503
     assert (await response.json())["detail"] == "webhook not configured"
+    async with database.session() as session:
+        assert (await session.scalars(select(Reflection))).all() == []
+
+
+@pytest.mark.parametrize("enabled", [None, "founder,legal-update"])
+async def test_a_disabled_sender_answers_404_and_does_nothing(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+        database: Database, enabled: str | None) -> None:
+    """Off by WEBHOOKS_ENABLED, or (by default) because its secret is not set."""
+    overrides = settings_overrides(webhooks_enabled=enabled)
+    if enabled is None:
+        del overrides["app_reflections_webhook_secret"]
+    client = await aiohttp_client(api.create_app(make_settings(**overrides), database=database))
+    body, headers = signed()
+    response = await client.post(PATH, data=body, headers=headers)
+    assert response.status == 404
+    assert set(await response.json()) == {"detail", "request_id"}
     async with database.session() as session:
         assert (await session.scalars(select(Reflection))).all() == []
 

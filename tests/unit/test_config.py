@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 
 import pytest
 
-from utils.config import WEBHOOK_SECRET_VARIABLES, ConfigError, load_settings
+from utils.config import WEBHOOK_SECRET_VARIABLES, WEBHOOK_SENDERS, ConfigError, load_settings
 
 ALL_SECRETS = {
     "API_KEY": "k" * 32,
     "SUPABASE_URL": "https://project.supabase.co",
-    **{name: "whsec_" + "A" * 32 for name in WEBHOOK_SECRET_VARIABLES},
+    # Distinct, 192-bit `whsec_` secrets: one per variable, as production demands.
+    **{name: "whsec_" + base64.b64encode(name.encode().ljust(24, b"!")[:24]).decode()
+       for name in WEBHOOK_SECRET_VARIABLES},
 }
 
 
@@ -52,14 +55,89 @@ def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("trigger", [{"APP_ENV": "production"}, {"STRICT_SECURITY_MODE": "1"}])
-def test_strict_mode_lists_every_missing_secret(monkeypatch: pytest.MonkeyPatch,
-                                                trigger: dict[str, str]) -> None:
+def test_strict_mode_lists_every_missing_secret_of_enabled_senders(
+        monkeypatch: pytest.MonkeyPatch, trigger: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(monkeypatch, **trigger, API_KEY="present-but-alone-123")
+        load(monkeypatch, **trigger, WEBHOOKS_ENABLED=",".join(WEBHOOK_SENDERS))
     problems = "\n".join(caught.value.problems)
-    assert "API_KEY" not in problems
-    for name in ["SUPABASE_URL", *WEBHOOK_SECRET_VARIABLES]:
-        assert name in problems
+    assert "API_KEY (or SUPABASE_URL): missing" in problems
+    for name in WEBHOOK_SECRET_VARIABLES:
+        assert f"{name}: missing" in problems
+
+
+def test_production_needs_only_the_senders_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, APP_ENV="production", API_KEY="k" * 40,
+                    WEBHOOKS_ENABLED="legal-update",
+                    LEGAL_UPDATE_WEBHOOK_SECRET=ALL_SECRETS["LEGAL_UPDATE_WEBHOOK_SECRET"])
+    assert settings.enabled_webhooks == {"legal-update"}
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, APP_ENV="production", API_KEY="k" * 40,
+             WEBHOOKS_ENABLED="legal-update,founder",
+             LEGAL_UPDATE_WEBHOOK_SECRET=ALL_SECRETS["LEGAL_UPDATE_WEBHOOK_SECRET"])
+    assert caught.value.problems == ["FOUNDER_WEBHOOK_SECRET: missing (required in strict "
+                                     "security mode)"]
+
+
+def test_by_default_the_senders_with_a_secret_are_enabled(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(founder_webhook_secret="f" * 40,
+                             supabase_webhook_secret="s" * 40)
+    assert settings.enabled_webhooks == {"founder", "supabase-auth", "gdpr-erasure"}
+
+
+def test_an_unknown_sender_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, WEBHOOKS_ENABLED="founder,stripe")
+    assert caught.value.problems[0].startswith("WEBHOOKS_ENABLED: ")
+    assert "stripe" in caught.value.problems[0]
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"API_KEY": "abc"}, "API_KEY: too weak (shorter than 32 characters)"),
+    ({"FOUNDER_WEBHOOK_SECRET": "x"}, "FOUNDER_WEBHOOK_SECRET: too weak (shorter than 32"),
+    ({"FOUNDER_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"short-key").decode()},
+     "FOUNDER_WEBHOOK_SECRET: too weak (a whsec_ secret needs at least 128 bits)"),
+    ({"LEGAL_UPDATE_WEBHOOK_SECRET": ALL_SECRETS["FOUNDER_WEBHOOK_SECRET"]},
+     "LEGAL_UPDATE_WEBHOOK_SECRET: the same value as FOUNDER_WEBHOOK_SECRET"),
+    ({"API_KEY": "changeme"}, "API_KEY: an example value, not a secret"),
+    ({"SUPABASE_JWT_SECRET": ALL_SECRETS["API_KEY"]}, "the same value as API_KEY"),
+])
+def test_production_refuses_weak_secrets_naming_each(
+        monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, APP_ENV="production", **{**ALL_SECRETS, **env})
+    assert any(expected in problem for problem in caught.value.problems), \
+        caught.value.problems
+    for value in env.values():
+        assert value not in str(caught.value) or len(value) < 9  # never the secret itself
+
+
+def test_weak_secrets_are_fine_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, API_KEY="abc", FOUNDER_WEBHOOK_SECRET="x")
+    assert settings.weak_secrets() != []  # known, but only production refuses them
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::"])
+def test_listening_beyond_loopback_without_auth_is_refused(
+        monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, API_HOST=host)
+    assert caught.value.problems[0].startswith(f"API_HOST: {host} is reachable")
+    assert load(monkeypatch, API_HOST=host, ALLOW_UNAUTHENTICATED_API="1").api_host == host
+    assert load(monkeypatch, API_HOST=host, API_KEY="k" * 32).api_host == host
+
+
+def test_every_problem_is_reported_in_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, RATE_LIMIT_READ="lots", API_PORT="-1", LOG_FORMAT="xml",
+             OWNER_IDS="x", RATE_LIMIT_BACKEND="redis")
+    named = sorted(problem.split(":", 1)[0] for problem in caught.value.problems)
+    assert named == ["API_PORT", "LOG_FORMAT", "OWNER_IDS", "RATE_LIMIT_READ", "REDIS_URL"]
+
+
+def test_webhook_senders_match_the_routes() -> None:
+    import webhooks
+
+    assert {spec.name: spec.signed_with for spec in webhooks.WEBHOOKS} == WEBHOOK_SENDERS
 
 
 def test_production_with_every_secret_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +147,7 @@ def test_production_with_every_secret_is_valid(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_legacy_jwt_secret_satisfies_the_auth_requirement(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {k: v for k, v in ALL_SECRETS.items() if k != "SUPABASE_URL"}
+    env = {k: v for k, v in ALL_SECRETS.items() if k not in ("SUPABASE_URL", "API_KEY")}
     settings = load(monkeypatch, STRICT_SECURITY_MODE="1", SUPABASE_JWT_SECRET="s" * 40, **env)
     assert settings.supabase_url is None
 

@@ -1,0 +1,118 @@
+"""Slash commands appear on a fresh install without anyone typing a command Discord does not
+know yet: the bot publishes its command tree when it changed, `python bot.py sync` does it on
+demand, and `python bot.py invite` prints the link that adds the bot with what it needs."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+import bot
+from harness.process import BOT, base_env, free_port, start_bot, wait_until_ready
+from store.database import Database
+from tests.support.discord_support import running_bot
+from tests.support.fake_discord import APPLICATION_ID, FakeDiscord
+from utils.config import Settings
+
+GUILD = 1 << 22 | 17
+TOKEN = "MTIz.fake.token-for-command-sync-tests-xyz"
+GLOBAL_SYNC = rf"/applications/{APPLICATION_ID}/commands"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord()
+    server.add_guild(GUILD)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def discord_env(fake: FakeDiscord, workdir: Path, port: int = 0) -> dict[str, str]:
+    return base_env(workdir, port, DISCORD_TOKEN=TOKEN, DISCORD_API_BASE=fake.api_base,
+                    DISCORD_GATEWAY_URL=fake.gateway_url)
+
+
+async def run_until_ready_then_stop(fake: FakeDiscord, workdir: Path) -> str:
+    port = free_port()
+    process = start_bot(workdir, discord_env(fake, workdir, port))
+    try:
+        await asyncio.to_thread(wait_until_ready, port, process)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    return stderr
+
+
+async def test_a_fresh_install_syncs_once_and_an_unchanged_restart_does_not(
+        fake: FakeDiscord, tmp_path: Path, make_settings: Callable[..., Settings],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = await run_until_ready_then_stop(fake, tmp_path)
+    (published,) = fake.sent("PUT", GLOBAL_SYNC)
+    assert {command["name"] for command in published.body} >= {"ping", "learn", "sync"}
+    assert "slash commands published" in stderr
+    assert f"client_id={APPLICATION_ID}" in stderr  # the invite link, logged at connect
+
+    await run_until_ready_then_stop(fake, tmp_path)
+    assert len(fake.sent("PUT", GLOBAL_SYNC)) == 1, "an unchanged restart makes no sync call"
+
+    # An upgrade adds a command: the next start publishes the tree again.
+    monkeypatch.setattr(bot, "EXTENSIONS", (*bot.EXTENSIONS, "tests.support.extra_cog"))
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    try:
+        async with running_bot(fake, make_settings(), database):
+            pass
+    finally:
+        await database.dispose()
+    assert len(fake.sent("PUT", GLOBAL_SYNC)) == 2
+    assert "extra" in {command["name"] for command in fake.sent("PUT", GLOBAL_SYNC)[-1].body}
+
+
+def run_cli(fake: FakeDiscord, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, BOT, *args], cwd=workdir,
+                          env=discord_env(fake, workdir), capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+async def test_cli_sync_to_one_guild_and_globally(fake: FakeDiscord, tmp_path: Path) -> None:
+    result = await asyncio.to_thread(run_cli, fake, tmp_path, "sync", "--guild", str(GUILD))
+    assert result.returncode == 0, result.stderr
+    assert f"to guild {GUILD}" in result.stdout
+    (to_guild,) = fake.sent("PUT", rf"/applications/{APPLICATION_ID}/guilds/{GUILD}/commands")
+    assert "ping" in {command["name"] for command in to_guild.body}
+    assert not fake.sent("PUT", GLOBAL_SYNC), "a guild sync publishes nothing globally"
+
+    result = await asyncio.to_thread(run_cli, fake, tmp_path, "sync")
+    assert result.returncode == 0, result.stderr
+    assert len(fake.sent("PUT", GLOBAL_SYNC)) == 1
+    assert TOKEN not in result.stdout + result.stderr
+
+
+async def test_invite_prints_the_scopes_and_the_permissions_the_commands_need(
+        fake: FakeDiscord, tmp_path: Path) -> None:
+    result = await asyncio.to_thread(run_cli, fake, tmp_path, "invite")
+    assert result.returncode == 0, result.stderr
+    query = parse_qs(urlparse(result.stdout.strip()).query)
+    assert query["client_id"] == [str(APPLICATION_ID)]
+    assert query["scope"] == ["bot applications.commands"]
+    # View Channels (1024) + Send Messages (2048) + Embed Links (16384), as docs/ explains.
+    assert query["permissions"] == ["19456"]
+
+
+async def test_a_rejected_token_names_discord_token(fake: FakeDiscord, tmp_path: Path) -> None:
+    fake.fail(r"/users/@me", 401)
+    port = free_port()
+    process = start_bot(tmp_path, discord_env(fake, tmp_path, port))
+    _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+    assert process.returncode == 1
+    assert "Discord refused DISCORD_TOKEN" in stderr
+    assert TOKEN not in stderr
