@@ -23,7 +23,7 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 
 from store.database import create_engine
-from store.models import Base
+from store.models import Base, include_in_schema_comparison
 from utils.config import Settings
 
 MIGRATION_LOCK_KEY = 0x0B07_5C4E  # arbitrary, fixed: one lock for this app's migrations
@@ -58,6 +58,7 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_in_schema_comparison,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

@@ -206,3 +206,85 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+# --- Knowledge base (Drive PDFs) --------------------------------------------------------------
+
+
+class KnowledgeDocument(Base):
+    """A PDF of the Drive folder, as last synced: indexed, or skipped with the reason."""
+
+    __tablename__ = "knowledge_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drive_file_id: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    modified_time: Mapped[datetime | None]
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # indexed | skipped | failed
+    error_reason: Mapped[str | None] = mapped_column(String(300))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    passages: Mapped[int] = mapped_column(Integer, default=0)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgePassage(Base):
+    """About 800 characters of one page of a document; the unit that search returns.
+
+    The full-text index (FTS5 on SQLite, a generated tsvector with a GIN index on PostgreSQL)
+    is created by migration 0004 and kept in step by the database itself.
+    """
+
+    __tablename__ = "knowledge_passages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True)
+    page: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)  # order within the document
+    text: Mapped[str] = mapped_column(Text)
+
+
+class DriveSyncRun(Base):
+    """One Drive sync: what `GET /api/v1/drive/sync/{id}` reports."""
+
+    __tablename__ = "drive_sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    downloaded: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class LlmUsage(Base):
+    """LLM answers given per guild per UTC day (guild 0: direct messages), for the budget."""
+
+    __tablename__ = "llm_usage"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # UTC date, YYYY-MM-DD
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Search-index objects that migration 0004 creates beside the models: SQLite's FTS5 table (and
+# the shadow tables FTS5 makes for it), PostgreSQL's generated tsvector column and its GIN
+# index. Schema comparison (autogenerate, the migrations test) must not report them.
+SEARCH_INDEX_TABLE = "knowledge_passages_fts"
+SEARCH_VECTOR_COLUMN = "search_vector"
+SEARCH_VECTOR_INDEX = "ix_knowledge_passages_search_vector"
+
+
+def include_in_schema_comparison(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic `include_name` hook: leave the search index objects out of comparisons."""
+    if type_ == "table" and name is not None and name.startswith(SEARCH_INDEX_TABLE):
+        return False
+    if type_ == "column" and name == SEARCH_VECTOR_COLUMN:
+        return bool(parent_names.get("table_name") != KnowledgePassage.__tablename__)
+    return not (type_ == "index" and name == SEARCH_VECTOR_INDEX)

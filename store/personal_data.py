@@ -60,6 +60,10 @@ NOT_PERSONAL: dict[str, str] = {
     "app_state": "installation values",
     "token_revocations": "a user id kept only until that user's tokens expire (at most a day), "
                          "so a deleted or banned user's tokens stay refused",
+    "knowledge_documents": "Drive file ids, names and checksums of the knowledge base's PDFs",
+    "knowledge_passages": "text of the knowledge base's PDFs",
+    "drive_sync_runs": "counts and timings of Drive syncs",
+    "llm_usage": "answers counted per guild and day, never per person",
 }
 
 

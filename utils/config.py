@@ -149,6 +149,17 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
 
+    # --- knowledge and Secret Manager ---
+    secret_cache_ttl: float = Field(default=3600, gt=0, le=7 * 86_400)
+    secret_negative_cache_ttl: float = Field(default=30, gt=0, le=86_400)
+    drive_sync_interval: int = Field(default=900, ge=0)  # 0: no scheduled sync
+    pdf_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    pdf_max_pages: int = Field(default=500, ge=1)
+    pdf_max_chars: int = Field(default=2_000_000, ge=1000)
+    llm_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    learn_cooldown_seconds: float = Field(default=10, ge=0, le=3600)
+    learn_daily_llm_budget: int = Field(default=200, ge=0)  # per guild and UTC day
+
     @model_validator(mode="before")
     @classmethod
     def _blank_means_unset(cls, data: Any) -> Any:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, inspect
 
 from store import migrate
 from store.database import Database
-from store.models import Base
+from store.models import Base, include_in_schema_comparison
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def schema_differences(url: str) -> list[object]:
     def compare(connection: Connection) -> list[object]:
-        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+        context = MigrationContext.configure(
+            connection, opts={"include_name": include_in_schema_comparison})
+        return list(compare_metadata(context, Base.metadata))
 
     database = Database(url)
     try:

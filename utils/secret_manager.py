@@ -1,0 +1,465 @@
+"""Google Secret Manager: secrets read through the official client, cached, refreshed on a TTL.
+
+A secret setting may hold a reference instead of a value: `gsm:NAME` (the latest version) or
+`gsm:NAME@VERSION`. `SecretValues` resolves every such reference of a `Settings` at start
+(`resolve_all()` names each one that cannot be read, never a value), serves the current values
+synchronously from memory (`value()`), and re-reads each reference when its TTL runs out, so a
+rotated secret takes effect without a restart; during a rotation the previous value stays
+available for one TTL (`previous_value()`, `accepted_values()`), so webhooks signed with the old
+secret are still accepted while senders switch.
+
+`SecretManager` is the client side: one `SecretManagerServiceClient` (REST transport), built
+lazily in a worker thread; every call runs in a thread (`asyncio.to_thread`), never on the loop;
+values are cached `ttl` seconds and failures `negative_ttl` seconds; concurrent misses of one
+secret make a single call. Logs name the secret and where it came from (cache, secret manager,
+error type), never its value; values read are registered with the log masker.
+
+Credentials: `GOOGLE_CREDENTIALS_JSON` (an inline service-account key) or Application Default
+Credentials. The client authenticates with a self-signed JWT (no token endpoint). google-auth
+(2.5x and later) then starts a *Regional Access Boundary* lookup after each token refresh: a
+background request to `iamcredentials.googleapis.com/.../allowedLocations`
+(`google.auth.credentials.CredentialsWithRegionalAccessBoundary._after_refresh`). It is skipped
+only for non-default universes and `*.rep.googleapis.com` endpoints. When an endpoint override is
+configured (a private endpoint, or a local stand-in in tests), that request would leave the
+private network or hang an offline run, so `service_account_credentials(...,
+boundary_lookup=False)` turns it off; with Google's own endpoints the library's default stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import google.auth
+from google.api_core import exceptions as api_exceptions
+from google.api_core import retry as api_retry
+from google.oauth2 import service_account
+from pydantic import SecretStr
+
+from utils.config import Settings
+from utils.logging import get_logger
+from utils.sanitize import register_secrets
+
+log = get_logger(__name__)
+
+REFERENCE_PREFIX = "gsm:"
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_VERSION = re.compile(r"[1-9][0-9]{0,18}|latest")
+
+
+# --- References -------------------------------------------------------------------------------
+
+
+class InvalidReference(ValueError):
+    """A `gsm:` value that is not `gsm:NAME` or `gsm:NAME@VERSION`."""
+
+
+@dataclass(frozen=True)
+class SecretReference:
+    """A secret of this project's Secret Manager; `version` is digits or `latest`."""
+
+    name: str
+    version: str = "latest"
+
+    def path(self, project_id: str) -> str:
+        return f"projects/{project_id}/secrets/{self.name}/versions/{self.version}"
+
+    def __str__(self) -> str:
+        return f"{REFERENCE_PREFIX}{self.name}@{self.version}"
+
+
+def is_reference(value: str) -> bool:
+    return value.startswith(REFERENCE_PREFIX)
+
+
+def parse_reference(value: str) -> SecretReference:
+    """`gsm:NAME` or `gsm:NAME@VERSION` -> SecretReference; InvalidReference otherwise.
+
+    NAME: 1-255 of `A-Z a-z 0-9 _ -` (what Secret Manager allows); VERSION: a positive number or
+    `latest`. The message never repeats the value.
+    """
+    if not is_reference(value):
+        raise InvalidReference("a Secret Manager reference starts with gsm:")
+    name, _, version = value[len(REFERENCE_PREFIX):].partition("@")
+    if not _NAME.fullmatch(name):
+        raise InvalidReference("the secret name must be 1-255 letters, digits, - or _")
+    if "@" in value[len(REFERENCE_PREFIX):] and not _VERSION.fullmatch(version):
+        raise InvalidReference("the version must be a positive number or 'latest'")
+    return SecretReference(name, version or "latest")
+
+
+# --- Credentials ------------------------------------------------------------------------------
+
+
+class CredentialsError(ValueError):
+    """A service-account key that cannot be used (the message never includes the key)."""
+
+
+class _NoBoundaryLookupCredentials(service_account.Credentials):
+    """Service-account credentials that never start the Regional Access Boundary lookup."""
+
+    def _is_regional_access_boundary_lookup_required(self) -> bool:
+        return False
+
+
+def service_account_credentials(
+    key: str | Mapping[str, Any], *, scopes: Sequence[str] | None,
+    boundary_lookup: bool = True,
+) -> service_account.Credentials:
+    """Credentials from a service-account key (JSON text or its parsed mapping).
+
+    The key's own `token_uri` is honoured. `boundary_lookup=False` keeps google-auth from calling
+    the IAM credentials service after a token refresh (see the module docstring).
+    """
+    try:
+        info = json.loads(key) if isinstance(key, str) else dict(key)
+    except ValueError:
+        raise CredentialsError("the service-account key is not valid JSON") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise CredentialsError("the key is not a service-account key (type service_account)")
+    cls = service_account.Credentials if boundary_lookup else _NoBoundaryLookupCredentials
+    try:
+        credentials: service_account.Credentials = cls.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=list(scopes) if scopes else None)
+        return credentials
+    except (ValueError, KeyError) as exc:
+        raise CredentialsError(
+            f"the service-account key cannot be used ({type(exc).__name__})") from None
+
+
+# --- The client -------------------------------------------------------------------------------
+
+
+class SecretError(Exception):
+    """A secret could not be read; `kind` is the error type, never a value."""
+
+    def __init__(self, name: str, kind: str) -> None:
+        super().__init__(f"secret {name!r} could not be read ({kind})")
+        self.name = name
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class SecretResult:
+    value: str
+    expires_at: float  # on the manager's clock
+    source: str  # "cache" or "secret manager"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    value: str | None
+    error: str | None
+    expires_at: float
+
+
+_RETRYABLE = api_retry.if_exception_type(
+    api_exceptions.ServiceUnavailable, api_exceptions.ResourceExhausted,
+    api_exceptions.InternalServerError, api_exceptions.BadGateway,
+    api_exceptions.GatewayTimeout)
+
+
+class SecretManager:
+    """Reads secrets of one project, with a TTL cache, a negative cache and single flight.
+
+    `clock` (monotonic seconds) can be injected so tests move time without sleeping.
+    `client_factory` replaces how the Google client is built (it still runs in a thread).
+    """
+
+    def __init__(self, project_id: str, *, credentials_json: str | None = None,
+                 api_endpoint: str | None = None, ttl: float = 3600.0,
+                 negative_ttl: float = 30.0, timeout: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 client_factory: Callable[[], Any] | None = None) -> None:
+        self.project_id = project_id
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.clock = clock
+        self._credentials_json = credentials_json
+        self._api_endpoint = api_endpoint
+        self._timeout = timeout
+        self._client_factory = client_factory or self._build_client
+        self._client: Any = None
+        self._client_lock = threading.Lock()  # built once; one request at a time per client
+        self._cache: dict[tuple[str, str], _Entry] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[SecretResult]] = {}
+        self._generation = 0
+        self.calls = 0  # requests made to Secret Manager (for tests and metrics)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> SecretManager | None:
+        """The manager for GOOGLE_PROJECT_ID, or None when it is not set."""
+        if not settings.google_project_id:
+            return None
+        key = settings.google_credentials_json
+        return cls(settings.google_project_id,
+                   credentials_json=key.get_secret_value() if key else None,
+                   api_endpoint=settings.secret_manager_api_endpoint,
+                   ttl=settings.secret_cache_ttl,
+                   negative_ttl=settings.secret_negative_cache_ttl, **options)
+
+    def _build_client(self) -> Any:
+        credentials: Any
+        if self._credentials_json is not None:
+            credentials = service_account_credentials(
+                self._credentials_json, scopes=[CLOUD_PLATFORM_SCOPE],
+                boundary_lookup=self._api_endpoint is None)
+        else:
+            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        # Imported here: the client library takes a noticeable time to import, and an
+        # installation without Secret Manager never needs it.
+        from google.cloud.secretmanager_v1 import SecretManagerServiceClient
+
+        # The REST transport keeps an http:// scheme given in the endpoint (local stand-ins).
+        options = {"api_endpoint": self._api_endpoint} if self._api_endpoint else None
+        return SecretManagerServiceClient(transport="rest", credentials=credentials,
+                                          client_options=options)
+
+    def _access(self, reference: SecretReference) -> str:
+        """One blocking read (runs in a worker thread)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._client_factory()
+            self.calls += 1
+            response = self._client.access_secret_version(
+                request={"name": reference.path(self.project_id)},
+                retry=api_retry.Retry(predicate=_RETRYABLE, initial=0.2, maximum=2.0,
+                                      multiplier=2.0, timeout=self._timeout),
+                timeout=self._timeout)
+        data: bytes = response.payload.data
+        return data.decode("utf-8")
+
+    async def get(self, name: str, version: str = "latest") -> str:
+        """The secret's value; SecretError when it cannot be read."""
+        return (await self.fetch(SecretReference(name, version))).value
+
+    async def fetch(self, reference: SecretReference) -> SecretResult:
+        """The value with its expiry and source (cache or Secret Manager)."""
+        key = (reference.name, reference.version)
+        entry = self._cache.get(key)
+        if entry is not None and self.clock() < entry.expires_at:
+            if entry.error is not None:
+                log.debug("secret unavailable", secret=reference.name, source="negative cache",
+                          error=entry.error)
+                raise SecretError(reference.name, entry.error)
+            assert entry.value is not None
+            log.debug("secret served", secret=reference.name, source="cache")
+            return SecretResult(entry.value, entry.expires_at, "cache")
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(reference))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda future: self._settled(key, future))
+        # Shielded: one caller giving up does not cancel the read the others wait for.
+        return await asyncio.shield(pending)
+
+    def _settled(self, key: tuple[str, str], future: asyncio.Future[SecretResult]) -> None:
+        if self._pending.get(key) is future:
+            del self._pending[key]
+        if not future.cancelled():
+            future.exception()  # retrieved here: nobody may be waiting any more
+
+    async def _load(self, reference: SecretReference) -> SecretResult:
+        generation = self._generation
+        key = (reference.name, reference.version)
+        try:
+            value = await asyncio.to_thread(self._access, reference)
+        except Exception as exc:
+            kind = type(exc).__name__
+            if isinstance(exc, api_exceptions.RetryError) and exc.cause is not None:
+                kind = type(exc.cause).__name__
+            if generation == self._generation:
+                self._cache[key] = _Entry(None, kind, self.clock() + self.negative_ttl)
+            log.warning("secret unavailable", secret=reference.name, version=reference.version,
+                        source="error", error=kind)
+            raise SecretError(reference.name, kind) from None
+        register_secrets([value])
+        expires_at = self.clock() + self.ttl
+        if generation == self._generation:
+            self._cache[key] = _Entry(value, None, expires_at)
+        log.info("secret read", secret=reference.name, version=reference.version,
+                 source="secret manager")
+        return SecretResult(value, expires_at, "secret manager")
+
+    def clear(self) -> None:
+        """Forget every cached value and failure (an owner's `/secrets refresh`)."""
+        self._cache.clear()
+        self._generation += 1
+
+    async def close(self) -> None:
+        client = self._client
+        self._client = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(client.transport.close)
+
+
+# --- Settings that hold references ------------------------------------------------------------
+
+# The key that reads Secret Manager cannot itself come from it.
+NOT_RESOLVABLE = frozenset({"GOOGLE_CREDENTIALS_JSON"})
+
+
+def secret_variables() -> tuple[str, ...]:
+    """Every secret setting (SecretStr) that may hold a `gsm:` reference, by variable name.
+
+    DISCORD_TOKEN, API_KEY, SUPABASE_JWT_SECRET, every *_WEBHOOK_SECRET, REDIS_URL, LLM_API_KEY
+    (and any SecretStr setting added later).
+    """
+    names = []
+    for field_name, info in Settings.model_fields.items():
+        annotation = str(info.annotation)
+        if "SecretStr" in annotation and field_name.upper() not in NOT_RESOLVABLE:
+            names.append(field_name.upper())
+    return tuple(names)
+
+
+class SecretValues:
+    """The current values of a Settings' secrets, with `gsm:` references resolved.
+
+    Owners call `await resolve_all()` once at start (problems are returned, one line per
+    unreadable reference), then `start()` the background refresh and `await stop()` it at
+    shutdown. `value(variable)` never blocks and never returns a `gsm:` string.
+    """
+
+    def __init__(self, settings: Settings, manager: SecretManager | None, *,
+                 clock: Callable[[], float] | None = None, poll_seconds: float = 60.0,
+                 previous_ttl: float | None = None) -> None:
+        self._manager = manager
+        self._clock = clock or (manager.clock if manager else time.monotonic)
+        self._poll_seconds = poll_seconds
+        self._previous_ttl = previous_ttl if previous_ttl is not None else (
+            manager.ttl if manager else settings.secret_cache_ttl)
+        self._negative_ttl = manager.negative_ttl if manager \
+            else settings.secret_negative_cache_ttl
+        self._literals: dict[str, str] = {}
+        self._references: dict[str, SecretReference] = {}
+        self._invalid: dict[str, str] = {}
+        self._current: dict[str, str] = {}
+        self._previous: dict[str, tuple[str, float]] = {}
+        self._next_refresh: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        for variable in secret_variables():
+            secret = getattr(settings, variable.lower())
+            if not isinstance(secret, SecretStr):
+                continue
+            raw = secret.get_secret_value()
+            if not is_reference(raw):
+                self._literals[variable] = raw
+                continue
+            try:
+                self._references[variable] = parse_reference(raw)
+            except InvalidReference as exc:
+                self._invalid[variable] = str(exc)
+
+    @property
+    def references(self) -> Mapping[str, SecretReference]:
+        """Variables whose setting is a `gsm:` reference, and what they refer to."""
+        return dict(self._references)
+
+    def value(self, variable: str) -> str | None:
+        """The current value of a secret setting (None: unset, or a reference not read yet)."""
+        variable = variable.upper()
+        if variable in self._references or variable in self._invalid:
+            return self._current.get(variable)
+        return self._literals.get(variable)
+
+    def previous_value(self, variable: str) -> str | None:
+        """The value a rotation replaced, for one TTL after the new one was read."""
+        entry = self._previous.get(variable.upper())
+        if entry is None or self._clock() >= entry[1]:
+            return None
+        return entry[0]
+
+    def accepted_values(self, variable: str) -> tuple[str, ...]:
+        """The current value, then the previous one while it has not aged out."""
+        values = [v for v in (self.value(variable), self.previous_value(variable)) if v]
+        return tuple(dict.fromkeys(values))
+
+    async def resolve_all(self) -> list[str]:
+        """Read every reference now; one problem per reference that cannot be read."""
+        problems = [f"{variable}: invalid Secret Manager reference ({reason})"
+                    for variable, reason in sorted(self._invalid.items())]
+        problems += await self._read(sorted(self._references))
+        return problems
+
+    async def refresh_due(self) -> list[str]:
+        """Re-read the references whose TTL has run out (what the background task does)."""
+        now = self._clock()
+        due = [variable for variable in sorted(self._references)
+               if self._next_refresh.get(variable, now) <= now]
+        return await self._read(due)
+
+    async def refresh_now(self) -> list[str]:
+        """Drop every cached value and read every reference again (`/secrets refresh`)."""
+        if self._manager is not None:
+            self._manager.clear()
+        return await self.resolve_all()
+
+    async def _read(self, variables: Sequence[str]) -> list[str]:
+        if not variables:
+            return []
+        manager = self._manager
+        if manager is None:
+            return [f"{variable}: refers to Secret Manager secret "
+                    f"{self._references[variable].name!r} but GOOGLE_PROJECT_ID is not set"
+                    for variable in variables]
+        results = await asyncio.gather(
+            *(manager.fetch(self._references[variable]) for variable in variables),
+            return_exceptions=True)
+        problems = []
+        for variable, result in zip(variables, results, strict=True):
+            reference = self._references[variable]
+            if isinstance(result, SecretResult):
+                self._apply(variable, result)
+            elif isinstance(result, SecretError):
+                self._next_refresh[variable] = self._clock() + self._negative_ttl
+                problems.append(f"{variable}: secret {reference.name!r} could not be read "
+                                f"from Secret Manager ({result.kind})")
+            elif isinstance(result, BaseException):
+                raise result
+        return problems
+
+    def _apply(self, variable: str, result: SecretResult) -> None:
+        old = self._current.get(variable)
+        if old is not None and old != result.value:
+            self._previous[variable] = (old, self._clock() + self._previous_ttl)
+            log.info("secret rotated", variable=variable,
+                     secret=self._references[variable].name)
+        self._current[variable] = result.value
+        self._next_refresh[variable] = max(result.expires_at, self._clock())
+
+    def _sleep_seconds(self) -> float:
+        if not self._next_refresh:
+            return self._poll_seconds
+        wait = min(self._next_refresh.values()) - self._clock()
+        return min(max(wait, 0.0), self._poll_seconds)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh_due()
+            except Exception as exc:  # never let the refresher die
+                log.warning("secret refresh failed", error=type(exc).__name__)
+            # At least a short pause, so a failing read is not retried in a tight loop.
+            await asyncio.sleep(max(self._sleep_seconds(), min(0.05, self._poll_seconds)))
+
+    def start(self) -> None:
+        """Start the background refresh (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="secret-refresh")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
