@@ -11,7 +11,7 @@ from store import outbox
 from store.database import Database
 from store.models import OutboxMessage
 from utils.logging import get_logger
-from utils.sanitize import safe_log_message
+from utils.sanitize import truncate
 
 log = get_logger(__name__)
 
@@ -47,7 +47,7 @@ class OutboxWorker:
             except PermanentDeliveryError as exc:
                 await outbox.mark_failed(self._database, entry, str(exc), permanent=True)
                 log.warning("outbox entry dead-lettered", entry_id=entry.id, kind=entry.kind,
-                            reason=safe_log_message(str(exc), 200))
+                            reason=truncate(str(exc), 200))  # escaped once, by the logger
             except Exception as exc:
                 status = await outbox.mark_failed(self._database, entry, type(exc).__name__,
                                                   max_attempts=self._max_attempts)

@@ -266,6 +266,6 @@ def test_final_text_is_safe_and_keeps_the_sources() -> None:
     text = final_text("@everyone look: **bold** " + "x" * 5000, PASSAGES, limit=500)
     assert len(text) <= 500
     assert "@everyone" not in text
-    assert "@\u200beveryone" in text
+    assert "＠everyone" in text  # a visible, inert sigil (no invisible characters)
     assert "\\*\\*bold\\*\\*" in text
     assert text.endswith("Sources: Handbook.pdf (p. 3, 5); Guide.pdf (p. 1)")

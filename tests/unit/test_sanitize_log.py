@@ -6,12 +6,20 @@ import base64
 import hashlib
 import hmac
 import json
+import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from utils.sanitize import MASK, register_secrets, safe_log_block, safe_log_message
+from utils.sanitize import (
+    MASK,
+    mask_secrets,
+    register_secrets,
+    safe_log_block,
+    safe_log_message,
+    unescape_log,
+)
 
 
 def make_jwt() -> str:
@@ -71,6 +79,11 @@ def test_registered_secret_values_are_masked_anywhere() -> None:
         ("zero\u200bwidth\ufeff", "zero\\u200bwidth\\ufeff"),
         ("vt\x0bff\x0cfs\x1c", "vt\\x0bff\\x0cfs\\x1c"),
         ("ordinary text, ünïcode ✓", "ordinary text, ünïcode ✓"),
+        ("tag \U000e0041 \U000e007f", "tag \\U000e0041 \\U000e007f"),
+        ("tag\U000e0041\U000e007f", "tag\\U000e0041\\U000e007f"),
+        ("typed \\n here", "typed \\\\n here"),
+        ("C:\\Users\\x", "C:\\\\Users\\\\x"),
+        ("real\nand typed \\n", "real\\nand typed \\\\n"),
     ],
 )
 def test_control_and_format_characters_become_visible_escapes(raw: str, expected: str) -> None:
@@ -79,6 +92,17 @@ def test_control_and_format_characters_become_visible_escapes(raw: str, expected
 
 def test_block_keeps_newlines_but_not_other_controls() -> None:
     assert safe_log_block("Traceback\n  line\u202e\r") == "Traceback\n  line\\u202e\\r"
+    assert safe_log_block("C:\\path\n\U000e0001") == "C:\\\\path\n\\U000e0001"
+
+
+def test_an_escape_is_never_cut_in_half() -> None:
+    for text in ["\u202e" * 50, "\\" * 100, "\U000e0041" * 30, "a\U000e0041" * 30]:
+        for limit in range(20, 40):
+            cleaned = safe_log_message(text, limit=limit)
+            body = cleaned[: cleaned.index("…[+")]
+            assert unescape_log(body) in text  # a whole number of escapes
+            run = len(body) - len(body.rstrip("\\"))
+            assert run % 2 == 0
 
 
 def test_truncation_marks_what_was_cut() -> None:
@@ -92,7 +116,15 @@ def test_properties(text: str) -> None:
     cleaned = safe_log_message(text, limit=300)
     assert len(cleaned) <= 300
     assert len(cleaned.splitlines()) <= 1
-    assert safe_log_message(cleaned, limit=300) == cleaned
+    assert not any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp", "Cs"} for c in cleaned)
+
+
+@given(st.text(max_size=400))
+def test_escapes_are_unambiguous(text: str) -> None:
+    # Reading the escapes back gives exactly what was logged (after masking), so no typed text
+    # can pass for an escape and no two inputs share a line.
+    assert unescape_log(safe_log_message(text, limit=100_000)) == mask_secrets(text)
+    assert unescape_log(safe_log_block(text, limit=100_000)) == mask_secrets(text)
 
 
 @pytest.mark.parametrize(
@@ -107,7 +139,6 @@ def test_adversarial_megabyte_inputs_finish(adversarial: str) -> None:
 
 def test_the_unsafe_set_covers_every_plane() -> None:
     import sys
-    import unicodedata
 
     from utils.sanitize import _UNSAFE_LOG_CHARS
 

@@ -1,0 +1,172 @@
+"""Log lines: control characters made visible, secrets masked, length bounded.
+
+Every escape is unambiguous: a literal backslash is written `\\\\`, so the text a user typed can
+never imitate an escape, and each escape has one fixed width (`\\xHH` below U+0100, `\\uHHHH`
+below U+10000, `\\UHHHHHHHH` above). Every regex runs in linear time on any input: each either
+matches a fixed character class or is anchored to the start of a token run by a look-behind, so
+no input makes the engine rescan the same characters from many starting points.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from utils.text_classes import UNSAFE_CHARS, char_class
+
+LOG_MESSAGE_LIMIT = 8000
+MASK = "***"
+
+_UNSAFE_LOG_CHARS = UNSAFE_CHARS  # kept under its old name: tests check it covers every plane
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+# Lone surrogates too: a log stream cannot encode them, so the record would be lost.
+_SURROGATES = "".join(chr(code) for code in range(0xD800, 0xE000))
+_ESCAPE_RE = char_class(UNSAFE_CHARS + _SURROGATES + "\\")
+_ESCAPE_EXCEPT_NEWLINE_RE = char_class(UNSAFE_CHARS.replace("\n", "") + _SURROGATES + "\\")
+_UNSAFE_EXCEPT_NEWLINE_RE = char_class(UNSAFE_CHARS.replace("\n", "") + _SURROGATES)
+# Width of each escape, by the letter after its backslash (to never cut one in half).
+_ESCAPE_WIDTH = {"n": 2, "r": 2, "t": 2, "\\": 2, "x": 4, "u": 6, "U": 10}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def unescape_log(text: str) -> str:
+    """The inverse of the escaping (for tests and for reading a log back)."""
+    return re.sub(r"\\(?:([nrt\\])|x([0-9a-f]{2})|u([0-9a-f]{4})|U([0-9a-f]{8}))",
+                  lambda m: {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}[m[1]] if m[1]
+                  else chr(int(m[2] or m[3] or m[4], 16)), text)
+
+
+# Each pattern starts with a literal (fast to search for) and masks a token only where it starts
+# a run of token characters (the look-behind after the literal), which keeps every pattern
+# linear: a run is scanned from its start once. Group 1, where present, is kept.
+_B64URL = r"A-Za-z0-9_\-"
+_TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # JSON Web Tokens (header and payload are base64url JSON, so both begin with "eyJ").
+    re.compile(rf"eyJ(?<![{_B64URL}]eyJ)[{_B64URL}]*+\.eyJ[{_B64URL}]*+\.[{_B64URL}]*+"),
+    # Standard Webhooks secrets.
+    re.compile(r"whsec_(?<![A-Za-z0-9_]whsec_)[A-Za-z0-9+/=]++"),
+    # This project's scoped API keys (`bk_<prefix>_<secret>`) and OpenAI-style keys.
+    re.compile(rf"bk_(?<![{_B64URL}]bk_)[A-Za-z0-9]{{8}}_[{_B64URL}]++"),
+    re.compile(rf"sk-(?<![{_B64URL}]sk-)[{_B64URL}]{{16,}}+"),
+    # Credentials in URLs: scheme://user:password@host.
+    re.compile(r"(://)[^\s/@:]++:[^\s/@]++(?=@)"),
+    # Authorization header values.
+    re.compile(r"(?i)(\bbearer )[^\s\"']++"),
+)
+# Discord bot tokens: base64 user id (23-28) . timestamp (6-7) . HMAC (27+). Found by their
+# middle part, which starts with a literal dot; the first part is then checked backwards.
+_DISCORD_TOKEN_TAIL = re.compile(rf"\.[{_B64URL}]{{6,7}}\.[{_B64URL}]{{27,}}+")
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _mask_discord_tokens(text: str) -> str:
+    pieces: list[str] = []
+    last = 0
+    for match in _DISCORD_TOKEN_TAIL.finditer(text):
+        start = match.start()
+        while start > match.start() - 29 and start > 0 and text[start - 1] in _TOKEN_CHARS:
+            start -= 1
+        head = match.start() - start
+        before = text[start - 1] if start > 0 else ""
+        if 23 <= head <= 28 and before not in _TOKEN_CHARS and before != "." \
+                and start >= last:
+            pieces.append(text[last:start])
+            pieces.append(MASK)
+            last = match.end()
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+_registered_secrets: list[str] = []
+_MIN_REGISTERED_SECRET_LENGTH = 8
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Mask these exact values wherever they appear (the configured secrets).
+
+    Values shorter than 8 characters are ignored: masking them would hide ordinary words.
+    """
+    for value in values:
+        if len(value) >= _MIN_REGISTERED_SECRET_LENGTH and value not in _registered_secrets:
+            _registered_secrets.append(value)
+    _registered_secrets.sort(key=len, reverse=True)
+
+
+# Every token shape above contains one of these; text without any skips the patterns (the
+# common case for a log field, so the pipeline stays cheap).
+_TOKEN_TRIGGER = re.compile(r"eyJ|whsec_|bk_|sk-|://|[Bb][Ee][Aa][Rr][Ee][Rr] |\.[\w-]{6,7}\.")
+
+
+def mask_secrets(text: str) -> str:
+    """Replace known secret values and anything shaped like a token with `***`."""
+    for secret in _registered_secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if not _TOKEN_TRIGGER.search(text):
+        return text
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(r"\1" + MASK if pattern.groups else MASK, text)
+    return _mask_discord_tokens(text)
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    marker = f"…[+{len(text) - limit} chars]"
+    return text[: max(limit - len(marker), 0)] + marker
+
+
+def _truncate_escaped(text: str, limit: int) -> str:
+    """`truncate` that never cuts an escape in half (a half escape would read as another)."""
+    if len(text) <= limit:
+        return text
+    marker = f"…[+{len(text) - limit} chars]"
+    cut = text[: max(limit - len(marker), 0)]
+    last = cut.rfind("\\", max(len(cut) - 10, 0))
+    if last != -1:
+        run_start = last
+        while run_start > 0 and cut[run_start - 1] == "\\":
+            run_start -= 1
+        # Backslashes pair up from the start of a run; an odd run ends with an escape's start.
+        if (last - run_start + 1) % 2:
+            width = _ESCAPE_WIDTH.get(text[last + 1 : last + 2], 2)
+            if last + width > len(cut):
+                cut = cut[:last]
+    return cut + marker
+
+
+def safe_log_message(text: str, limit: int = LOG_MESSAGE_LIMIT) -> str:
+    """Make text safe for one log line.
+
+    Control and format characters (every `str.splitlines` break, bidi controls, zero-width
+    characters) become visible escapes such as `\\n` or `\\u202e`, and a backslash becomes
+    `\\\\`, so one record cannot forge another, reorder what a reader sees, or pass typed text
+    off as an escape. Secrets and token-shaped strings are masked, then the result is cut to
+    `limit` characters (never inside an escape).
+    """
+    # Mask first: an escape inserted inside a token would otherwise hide it from the patterns.
+    text = mask_secrets(str(text)[: limit * 2 + 1024])
+    return _truncate_escaped(_ESCAPE_RE.sub(_escape_char, text), limit)
+
+
+def safe_log_block(text: str, limit: int = LOG_MESSAGE_LIMIT * 4) -> str:
+    """Like `safe_log_message` but keeps newlines: for tracebacks, which span lines."""
+    text = mask_secrets(str(text)[: limit * 2 + 1024])
+    return _truncate_escaped(_ESCAPE_EXCEPT_NEWLINE_RE.sub(_escape_char, text), limit)
+
+
+def display_block(text: str, limit: int) -> str:
+    """Tool output for people (a Discord code block): controls escaped, secrets masked, newlines
+    and backslashes as they are (a Windows path stays readable; no log line is at stake)."""
+    text = mask_secrets(str(text)[: limit * 2 + 1024])
+    return truncate(_UNSAFE_EXCEPT_NEWLINE_RE.sub(_escape_char, text), limit)
