@@ -22,6 +22,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 # Only what runs (no tests, benchmarks, docs or deployment files). Owned by root, so the
 # running user cannot modify its own code.
 COPY alembic.ini bot.py api.py ./
+COPY cli/ cli/
 COPY cogs/ cogs/
 COPY command_kit/ command_kit/
 COPY control/ control/

@@ -23,11 +23,13 @@ from edge.app_keys import (
     AUTH,
     DATABASE,
     GATEWAY,
+    KNOWLEDGE,
     METRICS,
     OBSERVATORY,
     PREMIUM,
     RATE_LIMITER,
     REDIS,
+    SECRETS,
     SETTINGS,
     STATS,
     GatewayStatus,
@@ -39,6 +41,7 @@ from edge.lockout import FailureTracker
 from edge.rate_limit import build_rate_limiter, rate_limit_middleware
 from edge.request_id import request_id_middleware
 from edge.security_headers import response_headers_hook
+from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
 from observability.prometheus import Metrics
@@ -47,6 +50,7 @@ from observability.series import Observatory
 from store.database import Database
 from utils.config import Settings
 from utils.logging import get_logger
+from utils.secret_manager import LiteralSecrets, SecretSource
 from webhooks.receive import webhook_handler
 
 __all__ = ["create_app"]
@@ -65,6 +69,8 @@ def create_app(
     gateway: GatewayStatus | None = None,
     premium: PremiumInvalidator | None = None,
     command_stats: CommandStats | None = None,
+    secrets: SecretSource | None = None,
+    knowledge: KnowledgeBase | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the application. Resources passed in stay open; ones made here close with it."""
@@ -105,8 +111,14 @@ def create_app(
     app[RATE_LIMITER] = limiter
     app[STATS] = command_stats if command_stats is not None else CommandStats()
     app[PREMIUM] = premium if premium is not None else PremiumInvalidator()
+    secrets = secrets if secrets is not None else LiteralSecrets(settings)
+    app[SECRETS] = secrets
+    if knowledge is None:  # made here, so closed here
+        knowledge = KnowledgeBase.open(settings, database, secrets=secrets)
+        app.on_cleanup.append(lambda _: knowledge.close())
+    app[KNOWLEDGE] = knowledge
     app[AUTH] = AuthContext(
-        authenticator=Authenticator(settings, database), database=database,
+        authenticator=Authenticator(settings, database, secrets=secrets), database=database,
         trusted_proxies=settings.trusted_proxies, owner_ids=settings.owner_ids,
         guild_admins=gateway if isinstance(gateway, GuildAdmins) else None,
         failures=FailureTracker())

@@ -26,18 +26,21 @@ from aiohttp import web
 from discord.ext import commands
 
 import api
+from cli import commands as commands_cli
 from cogs import EXTENSIONS
 from command_kit import sync as command_sync
 from command_kit.access import holds_admin
 from command_kit.errors import on_app_command_error, on_prefix_command_error
 from delivery.discord_delivery import deliver
 from delivery.outbox_worker import OutboxWorker
+from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
-from store import api_keys, migrate
-from store.database import Database, ensure_sqlite_directory
+from store import migrate
+from store.database import Database
 from utils.config import ConfigError, Settings, load_settings
 from utils.logging import configure_logging, get_logger
+from utils.secret_manager import SecretManager, SecretValues
 
 log = get_logger("bot")
 
@@ -60,7 +63,9 @@ class CommunityBot(commands.AutoShardedBot):
 
     def __init__(self, settings: Settings, database: Database,
                  premium: PremiumInvalidator | None = None,
-                 command_stats: CommandStats | None = None) -> None:
+                 command_stats: CommandStats | None = None,
+                 knowledge: KnowledgeBase | None = None,
+                 secrets: SecretValues | None = None) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -72,6 +77,10 @@ class CommunityBot(commands.AutoShardedBot):
         self.database = database
         self.premium = premium if premium is not None else PremiumInvalidator()
         self.command_stats = command_stats if command_stats is not None else CommandStats()
+        self._owns_knowledge = knowledge is None
+        self.knowledge = knowledge if knowledge is not None \
+            else KnowledgeBase.open(settings, database)
+        self.secrets = secrets  # None: no Secret Manager references to refresh
         self._gateway_started = False
         self._invite_logged = False
         self.auto_sync = True  # `python bot.py sync` turns it off and syncs itself
@@ -85,6 +94,8 @@ class CommunityBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         await self.outbox.stop()
+        if self._owns_knowledge:
+            await self.knowledge.close()
         if not self._gateway_started:
             # AutoShardedClient.close() needs the event queue that connect() creates; before
             # that (offline in tests, or a failed login) only the HTTP session is open.
@@ -134,14 +145,16 @@ class CommunityBot(commands.AutoShardedBot):
 
 def create_bot(settings: Settings, *, database: Database,
                premium: PremiumInvalidator | None = None,
-               command_stats: CommandStats | None = None) -> CommunityBot:
+               command_stats: CommandStats | None = None,
+               knowledge: KnowledgeBase | None = None,
+               secrets: SecretValues | None = None) -> CommunityBot:
     """Build the bot without connecting, so tests can drive the same object production runs."""
     # The bot uses no voice: discord.py's warnings about missing voice libraries are noise.
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
     if settings.discord_api_base:
         # discord.py sends every REST call to Route.BASE: a REST proxy or a local stand-in.
         discord.http.Route.BASE = settings.discord_api_base
-    bot = CommunityBot(settings, database, premium, command_stats)
+    bot = CommunityBot(settings, database, premium, command_stats, knowledge, secrets)
     if settings.discord_gateway_url:
         _use_gateway(bot, settings.discord_gateway_url)
     return bot
@@ -176,11 +189,24 @@ async def serve(settings: Settings) -> int:
         log.exception("database migration failed: not starting")
         return 1
 
+    secret_manager = SecretManager.from_settings(settings)
+    secrets = SecretValues(settings, secret_manager)
+    problems = await secrets.resolve_all()  # gsm: references, read before anything listens
+    for problem in problems:
+        log.error("secret unavailable", problem=problem)
+    if problems and settings.is_production:
+        log.error("production refuses to start with an unreadable secret reference")
+        return EXIT_CONFIG_ERROR
+    secrets.start()  # re-read each reference when its TTL runs out: rotation without restart
+
     database = Database(settings.database_url)
+    knowledge = KnowledgeBase.open(settings, database, secret_manager=secret_manager,
+                                   secrets=secrets)
     premium = PremiumInvalidator()  # one cache: the webhook invalidates what /premium reads
     command_stats = CommandStats()  # the bot counts, the API reports
-    bot = create_bot(settings, database=database, premium=premium,
-                     command_stats=command_stats) if settings.discord_token else None
+    token = secrets.value("DISCORD_TOKEN")
+    bot = create_bot(settings, database=database, premium=premium, command_stats=command_stats,
+                     knowledge=knowledge, secrets=secrets) if token else None
     if bot is None:
         log.warning("DISCORD_TOKEN is not set: the Discord bot stays off; the API still serves")
     if not settings.auth_configured:
@@ -188,7 +214,7 @@ async def serve(settings: Settings) -> int:
                     "API is open to anyone who can reach it. Development only.")
 
     app = api.create_app(settings, database=database, gateway=bot, premium=premium,
-                         command_stats=command_stats)
+                         command_stats=command_stats, secrets=secrets, knowledge=knowledge)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     await runner.setup()
     try:
@@ -197,21 +223,21 @@ async def serve(settings: Settings) -> int:
         log.error("the API cannot listen", host=settings.api_host, port=settings.api_port,
                   error=exc.strerror or type(exc).__name__)
         await runner.cleanup()
-        await database.dispose()
+        await _close_shared(secrets, knowledge, secret_manager, database)
         return 1
     for address in runner.addresses:
         log.info("api listening", address=str(address))
     # Everything built so far lives as long as the process: keep it out of the collector's
     # scans, which otherwise pause the loop for tens of milliseconds now and then.
     gc.freeze()
+    knowledge.start()  # the scheduled Drive sync, when a folder is configured
 
     stop = asyncio.Event()
     _install_stop_signals(stop)
     waiting: set[asyncio.Task[Any]] = {asyncio.create_task(stop.wait(), name="stop-signal")}
     bot_task: asyncio.Task[None] | None = None
-    if bot is not None and settings.discord_token is not None:
-        bot_task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()),
-                                       name="discord-bot")
+    if bot is not None and token is not None:
+        bot_task = asyncio.create_task(bot.start(token), name="discord-bot")
         waiting.add(bot_task)
 
     done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -236,70 +262,19 @@ async def serve(settings: Settings) -> int:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await database.dispose()
+    await _close_shared(secrets, knowledge, secret_manager, database)
     log.info("stopped", exit_code=exit_code)
     return exit_code
 
 
-def _confirmed(question: str, assume_yes: bool) -> bool:
-    """--yes, or a "yes" typed on a terminal; never a silent default for a destructive step."""
-    if assume_yes:
-        return True
-    if not sys.stdin.isatty():
-        print(f"{question} Refused: not a terminal; pass --yes to confirm.", file=sys.stderr)
-        return False
-    return input(f"{question} Type 'yes' to continue: ").strip().lower() == "yes"
-
-
-def _run_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    ensure_sqlite_directory(settings.database_url)
-    url, action, revision = settings.database_url, args.action, args.revision
-    if action == "upgrade":
-        print(migrate.upgrade(url, revision or "head"))
-    elif action == "downgrade":
-        target = revision or "-1"
-        if not _confirmed(f"Downgrade the database to {target}? Tables and data added by the "
-                          "undone migrations are dropped; back up first.", args.yes):
-            return 1
-        print(migrate.downgrade(url, target))
-    elif action == "current":
-        print(migrate.current(url))
-    else:
-        print(migrate.history(url))
-    return 0
-
-
-async def _run_apikey(settings: Settings, args: argparse.Namespace) -> int:
-    await migrate.upgrade_async(settings.database_url)
-    database = Database(settings.database_url)
-    try:
-        if args.action == "create":
-            lifetime = api_keys.parse_duration(args.expires) if args.expires else None
-            created = await api_keys.create_key(
-                database, name=args.name, scopes=api_keys.parse_scopes(args.scopes),
-                expires_in=lifetime)
-            print(created.plaintext)
-            print(f"prefix {created.prefix}, scopes {','.join(created.scopes)}, expires "
-                  f"{created.expires_at.isoformat() if created.expires_at else 'never'}",
-                  file=sys.stderr)
-            print("Store this key now: it is shown only once.", file=sys.stderr)
-        elif args.action == "list":
-            for key in await api_keys.list_keys(database):
-                state = "revoked" if key.revoked_at else "active"
-                expires = key.expires_at.isoformat() if key.expires_at else "never"
-                print(f"{key.prefix}\t{key.name}\t{key.scopes.replace(' ', ',')}\t"
-                      f"expires {expires}\t{state}")
-        else:
-            if not await api_keys.revoke_key(database, args.prefix):
-                print(f"no active key with prefix {args.prefix!r}", file=sys.stderr)
-                return 1
-            print(f"revoked {args.prefix}")
-    except api_keys.ApiKeyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    finally:
-        await database.dispose()
-    return 0
+async def _close_shared(secrets: SecretValues, knowledge: KnowledgeBase,
+                        secret_manager: SecretManager | None, database: Database) -> None:
+    """What the bot and the API share, closed once both have stopped."""
+    await secrets.stop()
+    await knowledge.close()
+    if secret_manager is not None:
+        await secret_manager.close()
+    await database.dispose()
 
 
 async def _run_discord_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -329,6 +304,16 @@ async def _run_discord_command(settings: Settings, args: argparse.Namespace) -> 
         await client.close()
         await database.dispose()
     return 0
+
+
+async def _unreadable_references(settings: Settings) -> list[str]:
+    """Read every `gsm:` reference once; one problem per reference that cannot be read."""
+    manager = SecretManager.from_settings(settings)
+    try:
+        return await SecretValues(settings, manager).resolve_all()
+    finally:
+        if manager is not None:
+            await manager.close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -365,16 +350,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if command == "check-config":
+        problems = asyncio.run(_unreadable_references(settings))
+        if problems:
+            print(str(ConfigError(problems)), file=sys.stderr)
+            return EXIT_CONFIG_ERROR
         print("configuration is valid")
         return 0
     configure_logging(log_format=settings.effective_log_format, level=settings.log_level,
                       secrets=settings.secret_values())
     if command == "migrate":
-        return _run_migrate(settings, args)
+        return commands_cli.run_migrate(settings, args)
     if command in ("sync", "invite"):
         return asyncio.run(_run_discord_command(settings, args))
     if command == "apikey":
-        return asyncio.run(_run_apikey(settings, args))
+        return asyncio.run(commands_cli.run_apikey(settings, args))
     return asyncio.run(serve(settings))
 
 

@@ -14,7 +14,10 @@ from discord.ext import commands
 from cogs import EXTENSIONS
 from command_kit.access import check_owner, declare_owner_cog
 from command_kit.confirm import ConfirmView
+from knowledge.service import SyncNotConfigured
+from knowledge.sync import ProgressThrottle
 from store import audit, migrate
+from store.knowledge import SyncAlreadyRunning
 from utils.sanitize import safe_code_block
 
 if TYPE_CHECKING:
@@ -75,14 +78,44 @@ class Owner(commands.Cog):
 
     @drive.command(name="sync", description="Sync the Drive folder into the knowledge base")
     async def drive_sync(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.send_message(
-            "Drive sync is not configured on this bot (no DRIVE_FOLDER_ID).", ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+        async def progress(done: int, total: int) -> None:
+            await interaction.edit_original_response(content=f"Syncing… {done}/{total} files")
+
+        try:
+            report = await self.bot.knowledge.sync_now(ProgressThrottle(progress, 1.0))
+        except SyncNotConfigured:
+            await interaction.edit_original_response(
+                content="Drive sync is not configured on this bot (no DRIVE_FOLDER_ID).")
+            return
+        except SyncAlreadyRunning:
+            await interaction.edit_original_response(
+                content="A sync is already running (here or on another replica).")
+            return
+        await self._audit(interaction, "owner.drive.sync", sync_id=report.sync_id)
+        await interaction.edit_original_response(content=(
+            f"Drive sync {report.status} in {report.seconds:.1f} s: {report.files_total} files, "
+            f"{report.downloaded} downloaded, {report.unchanged} unchanged, "
+            f"{report.skipped} skipped, {report.removed} removed, "
+            f"{report.passages} passages indexed."))
 
     @secrets.command(name="refresh", description="Reload secrets from Secret Manager")
     async def secrets_refresh(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.send_message(
-            "Secret Manager is not configured on this bot (no GOOGLE_PROJECT_ID).",
-            ephemeral=True)
+        secrets = self.bot.secrets
+        if secrets is None or not secrets.references:
+            await interaction.response.send_message(
+                "No setting refers to Secret Manager (gsm:NAME), so there is nothing to "
+                "refresh.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        problems = await secrets.refresh_now()  # names and reasons only, never a value
+        await self._audit(interaction, "owner.secrets.refresh", failed=len(problems))
+        read = len(secrets.references) - len(problems)
+        text = f"Re-read {read} of {len(secrets.references)} secrets from Secret Manager."
+        if problems:
+            text += "\n" + safe_code_block("\n".join(problems))
+        await interaction.followup.send(text, ephemeral=True)
 
     @app_commands.command(name="reload", description="Reload one cog")
     @app_commands.describe(cog="The cog to reload")

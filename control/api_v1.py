@@ -13,10 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control.params import actor_of, page, pagination, path_id, read_model
 from control.policy import policy
-from edge.app_keys import AUTH, PRINCIPAL, STATS
+from edge.app_keys import AUTH, KNOWLEDGE, PRINCIPAL, STATS
 from edge.errors import APIError
+from knowledge.service import KnowledgeBase, SyncNotConfigured
 from store import accounts, guild_settings, revocations
-from utils.ids import USER_ID_PATTERN
+from store.knowledge import SyncAlreadyRunning
+from utils.ids import USER_ID_PATTERN, parse_discord_id
 
 routes = web.RouteTableDef()
 
@@ -93,21 +95,49 @@ async def get_command_stats(request: web.Request) -> web.Response:
     return page(items[offset:offset + limit], len(items), limit, offset)
 
 
+MAX_QUERY_CHARS = 200
+
+
+def _knowledge(request: web.Request) -> KnowledgeBase:
+    return request.app[KNOWLEDGE]
+
+
 @routes.post("/api/v1/drive/sync")
 @policy("drive:sync")
 async def post_drive_sync(request: web.Request) -> web.Response:
-    """Start a Google Drive sync of the knowledge base."""
-    raise APIError(503, "drive sync is not configured")
+    """Start a Google Drive sync of the knowledge base: 202 with its id (409 while one runs)."""
+    try:
+        sync_id = await _knowledge(request).start_sync()
+    except SyncNotConfigured:
+        raise APIError(503, "drive sync is not configured (DRIVE_FOLDER_ID)") from None
+    except SyncAlreadyRunning as running:
+        running_id = str(running.sync_id) if running.sync_id is not None else None
+        raise APIError(409, "a sync is already running", sync_id=running_id) from None
+    return web.json_response({"sync_id": str(sync_id)}, status=202)
+
+
+@routes.get("/api/v1/drive/sync/{sync_id}")
+@policy("drive:sync")
+async def get_drive_sync(request: web.Request) -> web.Response:
+    """A sync's status (running, done, failed), files_total, downloaded, skipped, removed,
+    timings."""
+    sync_id = parse_discord_id(request.match_info["sync_id"])  # a positive ASCII integer
+    info = await _knowledge(request).sync_status(sync_id) if sync_id is not None else None
+    if info is None:
+        raise APIError(404, "no such sync")
+    return web.json_response({**info.as_dict(), "sync_id": str(info.id)})
 
 
 @routes.get("/api/v1/knowledge/search")
-@policy("knowledge:read", optional=True)
+@policy("knowledge:read")
 async def get_knowledge_search(request: web.Request) -> web.Response:
-    """Search the knowledge base (`q`)."""
+    """Search the knowledge base (`q`): items of {document, page, snippet, score}, best first."""
     query = request.query.get("q", "").strip()
-    if not 1 <= len(query) <= 200:
-        raise APIError(422, "q must be 1 to 200 characters")
-    raise APIError(503, "the knowledge base is not configured")
+    if not 1 <= len(query) <= MAX_QUERY_CHARS:
+        raise APIError(422, f"q must be 1 to {MAX_QUERY_CHARS} characters")
+    limit, offset = pagination(request)
+    hits, total = await _knowledge(request).search(query, limit, offset)
+    return page([hit.as_dict() for hit in hits], total, limit, offset)
 
 
 class RevocationRequest(BaseModel):

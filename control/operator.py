@@ -9,7 +9,16 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.app_keys import DATABASE, GATEWAY, METRICS, OBSERVATORY, RATE_LIMITER, SETTINGS, STATS
+from edge.app_keys import (
+    DATABASE,
+    GATEWAY,
+    METRICS,
+    OBSERVATORY,
+    RATE_LIMITER,
+    SECRETS,
+    SETTINGS,
+    STATS,
+)
 from edge.client_ip import client_ip, in_networks
 from edge.errors import APIError
 from observability.prometheus import prometheus_response
@@ -24,21 +33,23 @@ routes = web.RouteTableDef()
 
 def check_operator(request: web.Request, *, api_key: str | None,
                    allowed: tuple[IPNetwork, ...], trusted: tuple[IPNetwork, ...]) -> None:
-    """503 without a configured key, 403 from outside ALLOWED_IPS, 401 on a wrong key."""
+    """503 without a configured key, 403 from outside ALLOWED_IPS, 401 on a missing or wrong
+    key (the two told apart)."""
     if api_key is None:
         raise APIError(503, "no service key is configured (API_KEY)")
     if allowed and not in_networks(client_ip(request, trusted), allowed):
         raise APIError(403, "address not allowed")
-    presented = request.headers.get("X-Api-Key", "")
+    presented = request.headers.get("X-Api-Key")
+    if not presented:
+        raise APIError(401, "missing X-Api-Key header")
     if not hmac.compare_digest(presented.encode(), api_key.encode()):
         raise APIError(401, "invalid service key")
 
 
 def _require_operator(request: web.Request) -> None:
     settings = request.app[SETTINGS]
-    check_operator(request, api_key=settings.api_key.get_secret_value()
-                   if settings.api_key else None, allowed=settings.allowed_ips,
-                   trusted=settings.trusted_proxies)
+    check_operator(request, api_key=request.app[SECRETS].value("API_KEY"),
+                   allowed=settings.allowed_ips, trusted=settings.trusted_proxies)
 
 
 async def operational_state(app: web.Application) -> dict[str, Any]:

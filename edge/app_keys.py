@@ -15,11 +15,13 @@ if TYPE_CHECKING:
 
     from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
+    from knowledge.service import KnowledgeBase
     from members.premium import PremiumInvalidator
     from observability.prometheus import Metrics
     from observability.series import Observatory
     from store.database import Database
     from utils.config import Settings
+    from utils.secret_manager import SecretSource
 
 
 class GatewayStatus(Protocol):
@@ -47,6 +49,8 @@ RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OBSERVATORY: web.AppKey[Observatory] = web.AppKey("observatory")
 AUTH: web.AppKey[AuthContext] = web.AppKey("auth")
 STATS: web.AppKey[StatsSource] = web.AppKey("command_stats")
+SECRETS: web.AppKey[SecretSource] = web.AppKey("secrets")
+KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge")
 
 # Request keys: set by a middleware, read by handlers and later middlewares.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -17,6 +17,7 @@ from edge.tokens import JwksCache, JwtVerifier
 from store import api_keys, revocations
 from store.database import Database
 from utils.config import IPNetwork, Settings
+from utils.secret_manager import LiteralSecrets, SecretSource
 
 __all__ = ["ANONYMOUS", "AuthContext", "AuthError", "Authenticator", "GuildAdmins",
            "JwksCache", "JwtVerifier", "Principal", "ProviderUnreachable"]
@@ -45,13 +46,16 @@ OPEN_DEVELOPMENT = Principal("service", frozenset({ALL_SCOPES}), key_prefix="dev
 
 
 class Authenticator:
+    """Secrets are read from `secrets` on every use, so a rotated API_KEY (a Secret Manager
+    reference re-read on its TTL) takes effect without a restart."""
+
     def __init__(self, settings: Settings, database: Database, *,
+                 secrets: SecretSource | None = None,
                  verifier: JwtVerifier | None = None) -> None:
         self._settings = settings
         self._database = database
-        self._static_key = settings.api_key.get_secret_value().encode() \
-            if settings.api_key else None
-        self.verifier = verifier or JwtVerifier(settings)
+        self._secrets = secrets if secrets is not None else LiteralSecrets(settings)
+        self.verifier = verifier or JwtVerifier(settings, secrets=self._secrets)
         self.open_development = not settings.auth_configured and not settings.strict_security
 
     async def authenticate(self, authorization: str | None,
@@ -75,9 +79,13 @@ class Authenticator:
         return Principal("user", USER_SCOPES, subject=str(claims["sub"]),
                          session_id=claims.get("session_id"), claims=claims)
 
+    def _static_key(self) -> bytes | None:
+        value = self._secrets.value("API_KEY")
+        return value.encode() if value else None
+
     async def _service(self, presented: str) -> Principal:
-        if self._static_key is not None and hmac.compare_digest(
-                presented.encode(), self._static_key):
+        static = self._static_key()
+        if static is not None and hmac.compare_digest(presented.encode(), static):
             return Principal("service", frozenset({ALL_SCOPES}), key_prefix="static")
         key = await api_keys.find_valid_key(self._database, presented)
         if key is None:
@@ -86,9 +94,10 @@ class Authenticator:
 
     def static_key_matches(self, presented: str | None) -> bool:
         """For operator routes: only the static service key, compared in constant time."""
-        if self._static_key is None or presented is None:
+        static = self._static_key()
+        if static is None or presented is None:
             return False
-        return hmac.compare_digest(presented.encode(), self._static_key)
+        return hmac.compare_digest(presented.encode(), static)
 
 
 @runtime_checkable

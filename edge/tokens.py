@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from edge.auth_errors import AuthError, ProviderUnreachable
 from utils.config import Settings
 from utils.logging import get_logger
+from utils.secret_manager import LiteralSecrets, SecretSource
 
 log = get_logger(__name__)
 
@@ -138,9 +139,8 @@ class TokenCache:
 
 class JwtVerifier:
     def __init__(self, settings: Settings, *, jwks: JwksCache | None = None,
-                 clock: Clock = time.time) -> None:
-        self._secret = settings.supabase_jwt_secret.get_secret_value().encode() \
-            if settings.supabase_jwt_secret else None
+                 secrets: SecretSource | None = None, clock: Clock = time.time) -> None:
+        self._secrets = secrets if secrets is not None else LiteralSecrets(settings)
         self._issuer = f"{settings.supabase_url}/auth/v1" if settings.supabase_url else None
         self._audience = settings.supabase_jwt_audience
         self._clock = clock
@@ -160,9 +160,10 @@ class JwtVerifier:
         algorithm = header.get("alg")
         key: Any
         if algorithm == "HS256":
-            if self._secret is None:
+            secret = self._secrets.value("SUPABASE_JWT_SECRET")  # read each time: rotation
+            if not secret:
                 raise AuthError(401, "token algorithm not accepted")
-            key = self._secret
+            key = secret.encode()
         elif algorithm in ASYMMETRIC_ALGORITHMS:
             if self.jwks is None or not isinstance(header.get("kid"), str):
                 raise AuthError(401, "token algorithm not accepted")

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import google.auth
 from google.api_core import exceptions as api_exceptions
@@ -320,6 +320,29 @@ def secret_variables() -> tuple[str, ...]:
         if "SecretStr" in annotation and field_name.upper() not in NOT_RESOLVABLE:
             names.append(field_name.upper())
     return tuple(names)
+
+
+class SecretSource(Protocol):
+    """Where the current value of a secret setting is read (literal or from Secret Manager)."""
+
+    def value(self, variable: str) -> str | None: ...
+
+    def accepted_values(self, variable: str) -> tuple[str, ...]: ...
+
+
+class LiteralSecrets:
+    """The secrets as configured, for code built without Secret Manager (tests, tools)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def value(self, variable: str) -> str | None:
+        value = self._settings.secret(variable)
+        return None if value is None or is_reference(value) else value
+
+    def accepted_values(self, variable: str) -> tuple[str, ...]:
+        value = self.value(variable)
+        return (value,) if value else ()
 
 
 class SecretValues:

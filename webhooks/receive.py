@@ -15,7 +15,7 @@ import redis.asyncio as redis_asyncio
 from aiohttp import web
 from pydantic import BaseModel
 
-from edge.app_keys import DATABASE, METRICS, PREMIUM, REDIS, SETTINGS
+from edge.app_keys import DATABASE, METRICS, PREMIUM, REDIS, SECRETS, SETTINGS
 from edge.body import parse_json_body, read_body, require_json
 from edge.errors import APIError, error_response
 from store import audit, webhook_deliveries
@@ -87,7 +87,7 @@ async def receive(request: web.Request, spec: WebhookSpec) -> dict[str, Any]:
     """Every check in order; returns the 200 body or raises WebhookRejected."""
     app = request.app
     settings = app[SETTINGS]
-    configured = spec.configured_secret(settings)
+    configured = spec.configured_secret(app[SECRETS])
     if configured is None:
         raise WebhookRejected(503, "webhook not configured")
     secrets = parse_secrets(configured)

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
-from utils.config import Settings
 from utils.ids import MAX_DISCORD_ID, USER_ID_PATTERN
+from utils.secret_manager import SecretSource
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,11 @@ class WebhookSpec:
     payload_model: type[BaseModel]
     apply: Effect
 
-    def configured_secret(self, settings: Settings) -> str | None:
-        value = getattr(settings, self.signed_with.lower())
-        return value.get_secret_value() if value is not None else None
+    def configured_secret(self, secrets: SecretSource) -> str | None:
+        """Every secret accepted now, comma-separated: the configured ones and, for one TTL
+        after a Secret Manager rotation, the one it replaced."""
+        values = secrets.accepted_values(self.signed_with)
+        return ",".join(values) if values else None
 
 
 # Field types the payload models share.

@@ -133,10 +133,10 @@ async def test_jwks_down_is_503_with_retry_after(client: Client,
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
     assert supabase.fetches == 3  # one try and two retries
-    optional = await client.get("/api/v1/knowledge/search?q=risk", headers={
+    search = await client.get("/api/v1/knowledge/search?q=risk", headers={
         "Authorization": f"Bearer {supabase.token()}"})
-    assert optional.status == 503  # the route's own "not configured", not the provider's
-    assert (await optional.json())["detail"] == "the knowledge base is not configured"
+    assert search.status == 503  # no route serves anonymous callers while the provider is away
+    assert (await search.json())["detail"] == "authentication provider unreachable"
 
 
 async def test_key_rotation_is_picked_up_after_the_refetch_interval(

@@ -140,15 +140,18 @@ async def test_command_stats_paginate(client: Client) -> None:
                     "total": 3, "limit": 2, "offset": 1}
 
 
-async def test_drive_and_knowledge_answer_not_configured(client: Client,
-                                                         database: Database) -> None:
+async def test_drive_sync_not_configured_and_search_needs_credentials(
+        client: Client, database: Database) -> None:
     key = await api_keys.create_key(database, name="d", scopes=("drive:sync",),
                                     expires_in=None)
     response = await client.post("/api/v1/drive/sync", headers={"X-Api-Key": key.plaintext})
     assert (response.status, (await response.json())["detail"]) == (
-        503, "drive sync is not configured")
+        503, "drive sync is not configured (DRIVE_FOLDER_ID)")
     anonymous = await client.get("/api/v1/knowledge/search?q=risk")
-    assert anonymous.status == 503
+    assert anonymous.status == 401  # a community's documents are not public
+    wrong_scope = await client.get("/api/v1/knowledge/search?q=risk",
+                                   headers={"X-Api-Key": key.plaintext})
+    assert wrong_scope.status == 403
 
 
 def test_openapi_documents_every_route_of_the_router(make_settings: Callable[..., Settings],

@@ -23,6 +23,7 @@ from aiohttp import web
 class Reply:
     text: str
     deltas: list[str] | None = None  # how a stream splits it (default: by word)
+    pause: float = 0.0  # seconds between streamed deltas (a model that thinks while it writes)
 
 
 @dataclass
@@ -97,10 +98,10 @@ class LLMStub:
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             })
         deltas = step.deltas or [word + " " for word in step.text.split(" ")]
-        return await self._stream(request, body, deltas, finish=True)
+        return await self._stream(request, body, deltas, finish=True, pause=step.pause)
 
     async def _stream(self, request: web.Request, body: dict[str, Any], deltas: list[str],
-                      *, finish: bool) -> web.StreamResponse:
+                      *, finish: bool, pause: float = 0.0) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
@@ -109,6 +110,8 @@ class LLMStub:
                  "choices": [{"index": 0, "delta": {"role": "assistant"}}]}
         await response.write(f"data: {json.dumps(first)}\n\n".encode())
         for delta in deltas:
+            if pause:
+                await asyncio.sleep(pause)
             chunk = {"id": "c1", "object": "chat.completion.chunk",
                      "choices": [{"index": 0, "delta": {"content": delta}}]}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())

@@ -1,0 +1,1 @@
+"""`python bot.py` subcommands that run without the bot: migrate, apikey."""
