@@ -84,7 +84,7 @@ class Admin(commands.Cog):
         await channel.send(embed=embed, allowed_mentions=NONE)
         async with self.bot.database.transaction() as session:
             await audit.record(session, "guild.announcement", guild_id=interaction.guild_id,
-                               actor_id=interaction.user.id, details={"channel": channel.id})
+                               actor_id=interaction.user.id, details={"channel": str(channel.id)})
         await interaction.response.send_message("Posted.", ephemeral=True)
 
 

@@ -18,7 +18,7 @@ from edge.errors import APIError
 from knowledge.service import KnowledgeBase, SyncNotConfigured
 from store import accounts, guild_settings, revocations
 from store.knowledge import SyncAlreadyRunning
-from utils.ids import USER_ID_PATTERN, parse_discord_id
+from utils.ids import USER_ID_PATTERN, parse_discord_id, snowflakes_as_strings
 
 routes = web.RouteTableDef()
 
@@ -82,7 +82,8 @@ async def get_guild_audit(request: web.Request) -> web.Response:
     limit, offset = pagination(request)
     entries, total = await guild_settings.recent_audit(
         request.app[AUTH].database, path_id(request, "guild_id"), limit=limit, offset=offset)
-    return page([entry.__dict__ for entry in entries], total, limit, offset)
+    return page([snowflakes_as_strings(entry.__dict__) for entry in entries], total, limit,
+                offset)
 
 
 @routes.get("/api/v1/commands/stats")

@@ -20,7 +20,9 @@ class GuildSettings:
     settings: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"announcement_channel_id": self.announcement_channel_id,
+        """For the audit log: Discord ids as strings, as every JSON the bot writes has them."""
+        channel = self.announcement_channel_id
+        return {"announcement_channel_id": str(channel) if channel is not None else None,
                 "settings": dict(self.settings)}
 
 

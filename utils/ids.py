@@ -20,3 +20,22 @@ def parse_discord_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 1 <= value <= MAX_DISCORD_ID else None
+
+
+# Discord ids passed 2**32 in 2015 and exceed JavaScript's exact integers (2**53); smaller
+# integers in our JSON are counts and row ids.
+SNOWFLAKE_FLOOR = 2**32
+
+
+def snowflakes_as_strings(value: object) -> object:
+    """`value` with every Discord-sized integer (nested in dicts and lists) as a string, so a
+    JavaScript dashboard never rounds an id."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value) if abs(value) >= SNOWFLAKE_FLOOR else value
+    if isinstance(value, dict):
+        return {key: snowflakes_as_strings(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [snowflakes_as_strings(item) for item in value]
+    return value

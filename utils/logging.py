@@ -9,6 +9,7 @@ secrets never reach a log line.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -17,15 +18,32 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor
 
-from utils.sanitize import register_secrets, safe_log_block, safe_log_message
+from utils.sanitize import MASK, register_secrets, safe_log_block, safe_log_message
 
 _PLAIN_TYPES = (int, float, bool, type(None))
 _MULTILINE_KEYS = frozenset({"exception", "stack"})
 
 
+# A field named like a credential is masked whatever its value looks like (masking by value
+# only catches secrets this process knows and strings shaped like tokens).
+_SENSITIVE_KEY = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|authorization|auth_header|api_?key|cookie|"
+    r"credential|private_?key|session_?key|dsn", re.IGNORECASE)
+# What describes a credential without being one: its name, kind, id, prefix or count.
+_DESCRIPTIVE_SUFFIXES = ("_name", "_type", "_id", "_prefix", "_count", "_version", "_source")
+
+
+def is_sensitive_key(key: str) -> bool:
+    lowered = key.lower()
+    return not lowered.endswith(_DESCRIPTIVE_SUFFIXES) and bool(_SENSITIVE_KEY.search(lowered))
+
+
 def mask_record(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """Sanitize every value of a record (the structlog processor)."""
+    """Sanitize every value of a record (the structlog processor); mask credential fields."""
     for key, value in list(event_dict.items()):
+        if is_sensitive_key(key) and value is not None:
+            event_dict[key] = MASK
+            continue
         if isinstance(value, _PLAIN_TYPES):
             continue
         text = value if isinstance(value, str) else repr(value)

@@ -247,11 +247,11 @@ class SecretManager:
         entry = self._cache.get(key)
         if entry is not None and self.clock() < entry.expires_at:
             if entry.error is not None:
-                log.debug("secret unavailable", secret=reference.name, source="negative cache",
+                log.debug("secret unavailable", secret_name=reference.name, source="negative cache",
                           error=entry.error)
                 raise SecretError(reference.name, entry.error)
             assert entry.value is not None
-            log.debug("secret served", secret=reference.name, source="cache")
+            log.debug("secret served", secret_name=reference.name, source="cache")
             return SecretResult(entry.value, entry.expires_at, "cache")
         pending = self._pending.get(key)
         if pending is None:
@@ -278,14 +278,14 @@ class SecretManager:
                 kind = type(exc.cause).__name__
             if generation == self._generation:
                 self._cache[key] = _Entry(None, kind, self.clock() + self.negative_ttl)
-            log.warning("secret unavailable", secret=reference.name, version=reference.version,
+            log.warning("secret unavailable", secret_name=reference.name, version=reference.version,
                         source="error", error=kind)
             raise SecretError(reference.name, kind) from None
         register_secrets([value])
         expires_at = self.clock() + self.ttl
         if generation == self._generation:
             self._cache[key] = _Entry(value, None, expires_at)
-        log.info("secret read", secret=reference.name, version=reference.version,
+        log.info("secret read", secret_name=reference.name, version=reference.version,
                  source="secret manager")
         return SecretResult(value, expires_at, "secret manager")
 
@@ -456,7 +456,7 @@ class SecretValues:
         if old is not None and old != result.value:
             self._previous[variable] = (old, self._clock() + self._previous_ttl)
             log.info("secret rotated", variable=variable,
-                     secret=self._references[variable].name)
+                     secret_name=self._references[variable].name)
         self._current[variable] = result.value
         self._next_refresh[variable] = max(result.expires_at, self._clock())
 

@@ -127,6 +127,9 @@ def webhook_handler(spec: WebhookSpec) -> Callable[[web.Request], Awaitable[web.
             outcome = await receive(request, spec)
         except WebhookRejected as rejected:
             metrics.webhook_deliveries.labels(spec.name, str(rejected.status)).inc()
+            # The reason is ours (never a secret or the payload); the pipeline sanitizes it too.
+            log.info("webhook refused", webhook=spec.name, status=rejected.status,
+                     reason=rejected.detail)
             await audit.record_best_effort(request.app[DATABASE], "webhook.rejected", details={
                 "webhook": spec.name, "status": rejected.status, "reason": rejected.detail})
             extra = {"errors": rejected.errors} if rejected.errors else {}

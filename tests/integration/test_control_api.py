@@ -50,7 +50,7 @@ async def test_guild_config_round_trip_is_audited_with_before_and_after(
             AuditLog.event == "guild.config.changed"))).all()
     assert event.guild_id == int(GUILD)
     assert event.details["before"] == {"announcement_channel_id": None, "settings": {}}
-    assert event.details["after"]["announcement_channel_id"] == 555
+    assert event.details["after"]["announcement_channel_id"] == "555"
 
     audit = await client.get(f"/api/v1/guilds/{GUILD}/audit?limit=1&offset=0", headers=JSON)
     body = await audit.json()
@@ -197,3 +197,43 @@ async def test_a_handler_past_its_time_limit_answers_503(
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
     assert (await response.json())["detail"] == "the request took too long, retry later"
+
+
+def large_integers(value: Any, path: str = "$") -> list[str]:
+    """Where `value` holds an integer a JavaScript client would round (a Discord id as number)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [path] if abs(value) >= 2**32 else []
+    if isinstance(value, dict):
+        return [hit for key, item in value.items() for hit in large_integers(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [hit for index, item in enumerate(value)
+                for hit in large_integers(item, f"{path}[{index}]")]
+    return []
+
+
+async def test_every_discord_id_in_every_response_is_a_string(
+        client: Client, database: Database) -> None:
+    """Seed every kind of row the dashboard reads, then walk every GET route of /api/v1."""
+    channel = 987654321098765432
+    await link_discord(database, "user-ids", 876543210987654321)
+    assert (await client.put(f"/api/v1/guilds/{GUILD}/config", headers=JSON,
+                             json={"announcement_channel_id": channel})).status == 200
+    async with database.transaction() as session:  # an audit row as an older version wrote it
+        session.add(AuditLog(event="guild.announcement", guild_id=int(GUILD),
+                             details={"channel": channel}))
+    app = client.server.app
+    assert app is not None
+    paths = sorted({route.resource.canonical for route in app.router.routes()
+                    if route.method == "GET" and route.resource is not None
+                    and route.resource.canonical.startswith("/api/v1/")})
+    checked = 0
+    for template in paths:
+        url = template.replace("{guild_id}", GUILD).replace("{sync_id}", "1")
+        response = await client.get(url, params={"q": "anything"}, headers=JSON)
+        if response.content_type != "application/json" or response.status >= 300:
+            continue
+        assert large_integers(await response.json()) == [], template
+        checked += 1
+    assert checked >= 4  # me, config, audit, stats (search and sync answer without ids)

@@ -211,3 +211,26 @@ async def test_each_webhook_requires_its_own_secret(client: Client, name: str) -
     for secret in others:
         response = await client.post(path, data=b"{}", headers=standard_headers(secret, b"{}"))
         assert response.status == 401, (name, secret)
+
+
+async def test_a_refusal_is_logged_with_its_reason_and_no_secret(client: Client) -> None:
+    import io
+    import json
+
+    import structlog
+
+    from utils.logging import configure_logging
+
+    stream = io.StringIO()
+    configure_logging(log_format="json", stream=stream, secrets=list(SECRETS.values()))
+    try:
+        body, headers = signed()
+        headers["webhook-signature"] = "v1,AAAA" + headers["webhook-signature"][7:]
+        assert (await client.post(PATH, data=body, headers=headers)).status == 401
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    refused = [line for line in lines if line["event"] == "webhook refused"]
+    assert [(line["webhook"], line["status"], line["reason"]) for line in refused] == [
+        ("reflections", 401, "signature does not match")]
+    assert SECRET not in stream.getvalue()

@@ -48,3 +48,29 @@ def test_exceptions_are_logged_with_secrets_masked() -> None:
     assert "secret-inside-exception" not in json.dumps(record)
     assert "RuntimeError" in str(record["exception"])
     structlog.reset_defaults()
+
+
+def test_fields_named_like_credentials_are_masked_whatever_their_value() -> None:
+    stream = io.StringIO()
+    configure_logging(log_format="json", stream=stream)
+    get_logger("test").info("login", password="hunter2", api_key="k1", Authorization="Basic x",
+                            client_secret="s", refresh_token="t", cookie="c",
+                            secret_name="discord-token", token_type="bearer", key_prefix="bk1",
+                            user="ada")
+    (record,) = records(stream)
+    for field in ("password", "api_key", "Authorization", "client_secret", "refresh_token",
+                  "cookie"):
+        assert record[field] == "***", field
+    # What only names or describes a credential stays readable.
+    assert (record["secret_name"], record["token_type"], record["key_prefix"],
+            record["user"]) == ("discord-token", "bearer", "bk1", "ada")
+    structlog.reset_defaults()
+
+
+def test_stdlib_extra_fields_are_masked_by_name_too() -> None:
+    stream = io.StringIO()
+    configure_logging(log_format="json", stream=stream)
+    logging.getLogger("library").warning("connect", extra={"password": "pw-123"})
+    (record,) = records(stream)
+    assert "pw-123" not in json.dumps(record)
+    structlog.reset_defaults()
