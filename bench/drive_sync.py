@@ -1,6 +1,6 @@
 """Drive sync of a 100-PDF folder: a first sync, then a re-sync that must download nothing.
 
-The folder is served by a minimal Drive stand-in on 127.0.0.1 (bench/knowledge_support.py) and
+The folder is served by the loopback Google stand-in (harness/google_standins.py) and
 reached through the real google-api-python-client; each PDF has three pages of text. Printed per
 backend: files downloaded, seconds, passages indexed per second (first sync), and the re-sync's
 downloads and seconds. Beside them, measured in the same run, the time to fetch the same 100
@@ -18,7 +18,9 @@ import time
 
 import aiohttp
 
-from bench.knowledge_support import MiniDrive, make_pdf, service_account_json, temporary_database
+from bench.knowledge_support import temporary_database
+from harness.google_standins import GoogleStandIn
+from harness.pdf_factory import make_pdf
 from knowledge.credentials import drive_credentials
 from knowledge.drive import DriveClient
 from knowledge.sync import DriveSync
@@ -38,9 +40,14 @@ def page_text(rng: random.Random, document: int, page: int) -> str:
     return f"Document {document} page {page}. " + " ".join(sentences)
 
 
-async def plain_fetch(drive: MiniDrive) -> float:
+BENCH_TOKEN = "bench-token"  # noqa: S105 (a stand-in's bearer token)
+
+
+async def plain_fetch(drive: GoogleStandIn) -> float:
+    drive.tokens.add(BENCH_TOKEN)
     started = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
+    headers = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
         semaphore = asyncio.Semaphore(4)
 
         async def one(file_id: str) -> None:
@@ -48,21 +55,21 @@ async def plain_fetch(drive: MiniDrive) -> float:
                     f"{drive.url}/drive/v3/files/{file_id}?alt=media") as response:
                 await response.read()
 
-        await asyncio.gather(*(one(file_id) for file_id in drive.files))
+        await asyncio.gather(*(one(file_id) for file_id in drive.items))
     return time.perf_counter() - started
 
 
-async def measure(backend: str, drive: MiniDrive, key_json: str) -> None:
+async def measure(backend: str, drive: GoogleStandIn) -> None:
     async with temporary_database(backend) as database:
         async def factory() -> DriveClient:
-            return DriveClient(drive_credentials(key_json, boundary_lookup=False),
+            return DriveClient(drive_credentials(drive.key_json(), boundary_lookup=False),
                                folder_id=drive.folder_id, max_bytes=10_000_000,
-                               api_endpoint=drive.url)
+                               api_endpoint=drive.drive_endpoint)
 
         sync = DriveSync(database, factory, interval=0)
-        before = drive.media_requests
+        before = sum(drive.downloads.values())
         first = await sync.run()
-        first_requests = drive.media_requests - before
+        first_requests = sum(drive.downloads.values()) - before
         second = await sync.run()
         print(f"{backend:10} first sync: {first.downloaded} downloaded ({first_requests} media "
               f"requests) in {first.seconds:.2f} s, {first.passages} passages "
@@ -73,18 +80,18 @@ async def measure(backend: str, drive: MiniDrive, key_json: str) -> None:
 
 async def main(files: int, backends: list[str]) -> None:
     rng = random.Random(7)
-    drive = MiniDrive()
+    drive = GoogleStandIn(folder_id="bench-folder", page_size=50)
     await drive.start()
     try:
         for number in range(files):
-            drive.add(f"Document {number:03d}.pdf",
-                      make_pdf([page_text(rng, number, page) for page in (1, 2, 3)]))
-        key_json = service_account_json(f"{drive.url}/token")
+            drive.add_pdf(f"Document {number:03d}.pdf",
+                          make_pdf([page_text(rng, number, page) for page in (1, 2, 3)]))
         floor = await plain_fetch(drive)
-        print(f"{files} PDFs, {sum(len(c) for _, c, _ in drive.files.values()) / files:.0f} "
-              f"bytes each on average; plain aiohttp fetch of all: {floor:.2f} s")
+        average = sum(len(item.content) for item in drive.items.values()) / files
+        print(f"{files} PDFs, {average:.0f} bytes each on average; plain aiohttp fetch of all: "
+              f"{floor:.2f} s")
         for backend in backends:
-            await measure(backend, drive, key_json)
+            await measure(backend, drive)
     finally:
         await drive.stop()
 

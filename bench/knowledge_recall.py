@@ -19,9 +19,9 @@ import time
 from bench.knowledge_support import (
     knowledge_documents,
     knowledge_questions,
-    make_pdf,
     temporary_database,
 )
+from harness.pdf_factory import make_pdf
 from knowledge.pdf_text import PdfLimits, extract_document
 from store import knowledge as store
 from store.database import Database

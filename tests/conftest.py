@@ -24,10 +24,12 @@ import pytest
 import redis.asyncio as redis_asyncio
 from sqlalchemy import text
 
+from harness.google_standins import GoogleStandIn
 from store import migrate
 from store.database import Database
 from store.models import Base, DiscordLink, User
 from tests.support.jwks_server import FakeSupabase, SigningKey
+from tests.support.network_guard import NetworkGuard
 from utils.config import Settings
 
 POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -177,3 +179,28 @@ async def redis_url() -> AsyncIterator[str]:
     """The URL of the local Redis (database 15), flushed before and after each test."""
     async with empty_redis():
         yield REDIS_URL
+
+
+@pytest.fixture
+def network_guard() -> Iterator[NetworkGuard]:
+    """Fails the test if this process connects anywhere but 127.0.0.1 (Google's clients try)."""
+    guard = NetworkGuard()
+    with guard.active():
+        yield guard
+    guard.assert_clean()
+
+
+@pytest.fixture
+def google_page_size() -> int:
+    """Drive listing page size of the stand-in (a module may override it)."""
+    return 3
+
+
+@pytest.fixture
+async def google(network_guard: NetworkGuard,
+                 google_page_size: int) -> AsyncIterator[GoogleStandIn]:
+    """The loopback Google: OAuth token endpoint, Drive v3 and Secret Manager."""
+    standin = GoogleStandIn(page_size=google_page_size)
+    await standin.start()
+    yield standin
+    await standin.stop()

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from harness.llm_stub import LLMStub, Reply
+from harness.pdf_factory import make_pdf
 from store.database import Database
 from store.models import AuditLog
 from tests.support.discord_support import running_bot
 from tests.support.fake_discord import FakeDiscord, Recorded
 from tests.support.knowledge_data import index_pdf
-from tests.support.llm_stub import LLMStub, Reply
-from tests.support.pdf_factory import make_pdf
 from utils.config import Settings
 
 GUILD = 1 << 22 | 23

@@ -6,21 +6,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
+from harness.google_standins import GoogleStandIn
 from harness.process import BOT, base_env, free_port, start_bot, wait_until_ready
-from tests.support.google_standins import GoogleStandIn
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[GoogleStandIn]:
-    standin = GoogleStandIn()
-    await standin.start()
-    yield standin
-    await standin.stop()
 
 
 def google_env(google: GoogleStandIn, workdir: Path, port: int, **extra: str) -> dict[str, str]:

@@ -9,35 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
+from harness.google_standins import TOKEN_AUDIENCE, FakeClock, GoogleStandIn
+from harness.pdf_factory import corrupt_pdf, encrypted_pdf, make_pdf
 from knowledge.credentials import DRIVE_SCOPE, drive_credentials
 from knowledge.drive import DriveClient, DriveError, RetryPolicy
 from knowledge.sync import DriveSync, ProgressThrottle, SyncAlreadyRunning
 from store import knowledge as store
 from store.database import Database
-from tests.support.google_standins import TOKEN_AUDIENCE, FakeClock, GoogleStandIn
 from tests.support.network_guard import NetworkGuard
-from tests.support.pdf_factory import corrupt_pdf, encrypted_pdf, make_pdf
 from utils.config import Settings
 
 
 @pytest.fixture
-def network_guard() -> Iterator[NetworkGuard]:
-    guard = NetworkGuard()
-    with guard.active():
-        yield guard
-    guard.assert_clean()
-
-
-@pytest.fixture
-async def google(network_guard: NetworkGuard) -> AsyncIterator[GoogleStandIn]:
-    standin = GoogleStandIn(page_size=2)
-    await standin.start()
-    yield standin
-    await standin.stop()
+def google_page_size() -> int:
+    return 2  # pagination is exercised
 
 
 class Sleeps:

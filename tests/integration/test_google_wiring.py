@@ -6,39 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 import api
+from harness.google_standins import FakeClock, GoogleStandIn
+from harness.pdf_factory import make_pdf
 from harness.signing import standard_headers
 from knowledge.service import KnowledgeBase
 from store.database import Database
-from tests.support.google_standins import FakeClock, GoogleStandIn
-from tests.support.network_guard import NetworkGuard
-from tests.support.pdf_factory import make_pdf
 from utils.config import Settings
 from utils.secret_manager import SecretManager, SecretValues
 
 KEY = "operator-key-0123456789abcdefghijklmnop"
 TTL = 60.0
-
-
-@pytest.fixture
-def network_guard() -> Iterator[NetworkGuard]:
-    guard = NetworkGuard()
-    with guard.active():
-        yield guard
-    guard.assert_clean()
-
-
-@pytest.fixture
-async def google(network_guard: NetworkGuard) -> AsyncIterator[GoogleStandIn]:
-    standin = GoogleStandIn()
-    await standin.start()
-    yield standin
-    await standin.stop()
 
 
 async def test_drive_sync_over_http_then_search_finds_the_page(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from harness.pdf_factory import make_pdf
 from store import knowledge as store
 from store.database import Database
 from tests.support.knowledge_data import index_pdf, index_texts
-from tests.support.pdf_factory import make_pdf
 
 DOCS = {
     "Field guide.pdf": [

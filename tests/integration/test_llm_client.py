@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from harness.llm_stub import BrokenStream, Hang, LLMStub, Reply, Status
 from knowledge.answers import answer_question
 from knowledge.llm import (
     ChatClient,
@@ -19,7 +20,6 @@ from knowledge.llm import (
 from store import knowledge as store
 from store.database import Database
 from tests.support.knowledge_data import index_texts
-from tests.support.llm_stub import BrokenStream, Hang, LLMStub, Reply, Status
 from utils.config import Settings
 
 API_KEY = "sk-test-0123456789abcdefghijklmnop"

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from tests.support.google_standins import FakeClock, GoogleStandIn
+from harness.google_standins import FakeClock, GoogleStandIn
 from tests.support.network_guard import NetworkGuard
 from utils.config import Settings
 from utils.logging import configure_logging
@@ -26,22 +26,6 @@ from utils.secret_manager import (
 
 TTL = 3600.0
 NEGATIVE_TTL = 30.0
-
-
-@pytest.fixture
-def network_guard() -> Iterator[NetworkGuard]:
-    guard = NetworkGuard()
-    with guard.active():
-        yield guard
-    guard.assert_clean()
-
-
-@pytest.fixture
-async def google(network_guard: NetworkGuard) -> AsyncIterator[GoogleStandIn]:
-    standin = GoogleStandIn()
-    await standin.start()
-    yield standin
-    await standin.stop()
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.pdf_factory import make_pdf
 from knowledge.pdf_text import PdfLimits, extract_document
 from store import knowledge as store
 from store.database import Database
-from tests.support.pdf_factory import make_pdf
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "knowledge"
 

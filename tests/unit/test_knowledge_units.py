@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from harness.pdf_factory import corrupt_pdf, encrypted_pdf, make_pdf
 from knowledge.answers import (
     SYSTEM_PROMPT,
     QuestionRefused,
@@ -29,7 +30,6 @@ from store.knowledge import (
     make_snippet,
     parse_query,
 )
-from tests.support.pdf_factory import corrupt_pdf, encrypted_pdf, make_pdf
 from utils.secret_manager import (
     CredentialsError,
     InvalidReference,
