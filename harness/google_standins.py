@@ -36,6 +36,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from harness.loopback import serve_on_loopback
+
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive.readonly"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # google-auth always addresses the grant assertion to Google's token endpoint, whatever the
@@ -138,12 +140,7 @@ class GoogleStandIn:
         app.router.add_get("/drive/v3/files", self._list)
         app.router.add_get("/drive/v3/files/{file_id}", self._get)
         app.router.add_get("/v1/{path:.*}", self._secret)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -17,7 +17,6 @@ cache_discovery=False, static_discovery=True)`.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import io
 import json
 import random
@@ -39,6 +38,7 @@ from googleapiclient.http import MediaIoBaseDownload
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from utils.logging import get_logger
+from utils.retry_after import parse_retry_after
 
 log = get_logger(__name__)
 
@@ -155,18 +155,7 @@ def retry_after_seconds(error: BaseException | None) -> float | None:
     """The `Retry-After` of an HttpError, in seconds (number or HTTP date)."""
     if not isinstance(error, HttpError):
         return None
-    value = error.resp.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    return parse_retry_after(error.resp.get("retry-after"))
 
 
 class _CappedBuffer(io.BytesIO):

@@ -17,18 +17,17 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from utils.config import Settings
+from utils.retry_after import parse_retry_after
 from utils.sanitize import mask_secrets
 
 Message = dict[str, str]
@@ -100,18 +99,8 @@ def _retry_after(headers: Any, cap: float) -> float | None:
             return min(max(float(milliseconds) / 1000, 0.0), cap)
         except ValueError:
             pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), cap)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max((moment - datetime.now(UTC)).total_seconds(), 0.0), cap)
+    seconds = parse_retry_after(headers.get("Retry-After"))
+    return min(seconds, cap) if seconds is not None else None
 
 
 class ChatClient:
