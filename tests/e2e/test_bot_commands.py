@@ -130,7 +130,7 @@ async def test_admin_sets_the_announcement_channel(fake: FakeDiscord, client: bo
     assert config is not None
     assert config.announcement_channel_id == CHANNEL
     assert audit.details["before"]["announcement_channel_id"] is None
-    assert audit.details["after"]["announcement_channel_id"] == CHANNEL
+    assert audit.details["after"]["announcement_channel_id"] == str(CHANNEL)  # ids as strings
 
 
 async def test_a_failing_command_answers_with_an_error_id_only(
