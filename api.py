@@ -50,7 +50,7 @@ from observability.series import Observatory
 from store.database import Database
 from utils.config import Settings
 from utils.logging import get_logger
-from utils.secret_manager import LiteralSecrets, SecretSource
+from utils.secret_values import LiteralSecrets, SecretSource
 from webhooks.receive import webhook_handler
 
 __all__ = ["create_app"]

@@ -40,7 +40,8 @@ from store import migrate
 from store.database import Database
 from utils.config import ConfigError, Settings, load_settings
 from utils.logging import configure_logging, get_logger
-from utils.secret_manager import SecretManager, SecretValues
+from utils.secret_manager import SecretManager
+from utils.secret_values import SecretValues
 
 log = get_logger("bot")
 

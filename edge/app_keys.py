@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from observability.series import Observatory
     from store.database import Database
     from utils.config import Settings
-    from utils.secret_manager import SecretSource
+    from utils.secret_values import SecretSource
 
 
 class GatewayStatus(Protocol):

@@ -17,7 +17,7 @@ from edge.tokens import JwksCache, JwtVerifier
 from store import api_keys, revocations
 from store.database import Database
 from utils.config import IPNetwork, Settings
-from utils.secret_manager import LiteralSecrets, SecretSource
+from utils.secret_values import LiteralSecrets, SecretSource
 
 __all__ = ["ANONYMOUS", "AuthContext", "AuthError", "Authenticator", "GuildAdmins",
            "JwksCache", "JwtVerifier", "Principal", "ProviderUnreachable"]

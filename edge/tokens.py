@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from edge.auth_errors import AuthError, ProviderUnreachable
 from utils.config import Settings
 from utils.logging import get_logger
-from utils.secret_manager import LiteralSecrets, SecretSource
+from utils.secret_values import LiteralSecrets, SecretSource
 
 log = get_logger(__name__)
 

@@ -15,7 +15,8 @@ from knowledge.sync import DriveSync, ProgressCallback, SyncReport
 from store import knowledge as store
 from store.database import Database
 from utils.config import Settings
-from utils.secret_manager import SecretManager, SecretSource
+from utils.secret_manager import SecretManager
+from utils.secret_values import SecretSource
 
 
 class SyncNotConfigured(Exception):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
 from utils.ids import MAX_DISCORD_ID, USER_ID_PATTERN
-from utils.secret_manager import SecretSource
+from utils.secret_values import SecretSource
 
 
 @dataclass(frozen=True)

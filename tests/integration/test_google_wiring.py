@@ -16,7 +16,8 @@ from harness.signing import standard_headers
 from knowledge.service import KnowledgeBase
 from store.database import Database
 from utils.config import Settings
-from utils.secret_manager import SecretManager, SecretValues
+from utils.secret_manager import SecretManager
+from utils.secret_values import SecretValues
 
 KEY = "operator-key-0123456789abcdefghijklmnop"
 TTL = 60.0

@@ -17,12 +17,8 @@ from harness.google_standins import FakeClock, GoogleStandIn
 from tests.support.network_guard import NetworkGuard
 from utils.config import Settings
 from utils.logging import configure_logging
-from utils.secret_manager import (
-    SecretError,
-    SecretManager,
-    SecretValues,
-    service_account_credentials,
-)
+from utils.secret_manager import SecretError, SecretManager, service_account_credentials
+from utils.secret_values import SecretValues
 
 TTL = 3600.0
 NEGATIVE_TTL = 30.0

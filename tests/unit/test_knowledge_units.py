@@ -23,7 +23,7 @@ from knowledge.pdf_text import (
     extract_document,
     split_passages,
 )
-from store.knowledge import (
+from store.knowledge_search import (
     ENGLISH_STOP_WORDS,
     SearchHit,
     fts5_match_expressions,
@@ -35,9 +35,9 @@ from utils.secret_manager import (
     InvalidReference,
     SecretReference,
     parse_reference,
-    secret_variables,
     service_account_credentials,
 )
+from utils.secret_values import secret_variables
 
 # --- Secret references --------------------------------------------------------------------------
 
