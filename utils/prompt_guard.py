@@ -96,7 +96,9 @@ def check_prompt(text: str, *, classifier: bool | None = None) -> tuple[bool, tu
     reasons = found.reasons()
     if found.flagged or not (CLASSIFIER_DEFAULT if classifier is None else classifier):
         return found.flagged, tuple(reasons)
-    score = classify(text, seen.words)
+    # The classifier reads what it was trained on: at most PROMPT_LIMIT characters.
+    words = seen.words if len(text) <= PROMPT_LIMIT else views(text[:PROMPT_LIMIT]).words
+    score = classify(text, words)
     if score is None or score < load_model().threshold:
         return False, tuple(reasons)
     return True, (*reasons, f"classifier:{score:.2f}")
