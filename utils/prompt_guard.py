@@ -2,8 +2,10 @@
 
 Layers, each measured by bench/sanitize.py: normalization (`utils.prompt_normalize`), English
 structure rules (`utils.prompt_rules`), the core phrases in other languages
-(`utils.prompt_lexicon`), and decoding of base64, hex and rot13 payloads, whose text is checked
-by the same rules.
+(`utils.prompt_lexicon`), decoding of base64, hex and rot13 payloads, whose text is checked
+by the same rules, and a small linear classifier for long texts (`utils.prompt_classifier`,
+weights shipped in utils/data/prompt_model.json): a text is flagged when the rules flag it or
+the classifier's score reaches the threshold stored with its weights.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 from utils.log_sanitize import truncate
+from utils.prompt_classifier import classify, load_model
 from utils.prompt_lexicon import LEXICON
-from utils.prompt_normalize import decoded_payloads, views
+from utils.prompt_normalize import Views, decoded_payloads, views
 from utils.prompt_patterns import Rule
 from utils.prompt_rules import RULES
 from utils.text_classes import visible_text
@@ -29,6 +32,9 @@ _ALL_RULES: tuple[Rule, ...] = RULES + LEXICON
 _DENSE_TOPICS = 3
 _LONG_TEXT = 400
 _DELIMITER_RE = re.compile(r"<\s*(/?)\s*user_input\s*>", re.IGNORECASE)
+# Whether the classifier layer runs when the caller does not say (bench/sanitize.py measures
+# both ways).
+CLASSIFIER_DEFAULT = True
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,9 @@ class _Found:
         return sorted(self.strong | self.directive | self.topic)
 
 
-def _match(text: str) -> _Found:
+def _match(text: str, seen: Views | None = None) -> _Found:
     found = _Found(set(), set(), set(), long=len(text) >= _LONG_TEXT)
-    seen = views(text)
+    seen = views(text) if seen is None else seen
     for rule in _ALL_RULES:
         bucket = getattr(found, rule.kind)
         if rule.reason in bucket:
@@ -75,30 +81,42 @@ def _match(text: str) -> _Found:
     return found
 
 
-def check_prompt(text: str) -> tuple[bool, tuple[str, ...]]:
+def check_prompt(text: str, *, classifier: bool | None = None) -> tuple[bool, tuple[str, ...]]:
     """Whether text steers the model, and the reasons; wrapped payloads are decoded and their
-    text checked by the same rules."""
-    found = _match(text)
+    text checked by the same rules. When the rules pass a long text, the classifier scores it
+    (`classifier`: None for CLASSIFIER_DEFAULT); its reason is "classifier:<score>"."""
+    seen = views(text)
+    found = _match(text, seen)
     if not found.strong:
         for encoding, payload in decoded_payloads(text):
             inner = _match(payload)
             if inner.flagged:
                 found.strong.update(f"{encoding}: {reason}" for reason in inner.reasons())
                 break
-    return found.flagged, tuple(found.reasons())
+    reasons = found.reasons()
+    if found.flagged or not (CLASSIFIER_DEFAULT if classifier is None else classifier):
+        return found.flagged, tuple(reasons)
+    # The classifier reads what it was trained on: at most PROMPT_LIMIT characters.
+    words = seen.words if len(text) <= PROMPT_LIMIT else views(text[:PROMPT_LIMIT]).words
+    score = classify(text, words)
+    if score is None or score < load_model().threshold:
+        return False, tuple(reasons)
+    return True, (*reasons, f"classifier:{score:.2f}")
 
 
-def safe_prompt(text: str, limit: int = PROMPT_LIMIT) -> PromptCheck:
+def safe_prompt(text: str, limit: int = PROMPT_LIMIT, *,
+                classifier: bool | None = None) -> PromptCheck:
     """Wrap user text for an LLM and say whether it tries to steer the model.
 
     Nothing is deleted from benign text: CR and CRLF become newlines, invisible and control
     characters are dropped (newlines and tabs kept), the delimiter tags are defused if the text
     contains them, and the text is cut to `limit`. Detection reads normalized copies, so case,
     zero-width characters, accents, look-alike letters, leetspeak, spacing, other languages and
-    base64/hex/rot13 wrapping do not hide a pattern.
+    base64/hex/rot13 wrapping do not hide a pattern. `classifier` turns the classifier layer
+    on or off for this call (None: CLASSIFIER_DEFAULT).
     """
     body = truncate(visible_text(str(text)[: limit * 4 + 1024]), limit)
-    flagged, reasons = check_prompt(body)  # exactly what the model would read
+    flagged, reasons = check_prompt(body, classifier=classifier)  # what the model would read
     body = _DELIMITER_RE.sub(lambda match: f"‹{match.group(1)}user_input›", body)
     wrapped = f"{PROMPT_PREAMBLE}\n{PROMPT_OPEN}\n{body}\n{PROMPT_CLOSE}"
     return PromptCheck(text=wrapped, flagged=flagged, reasons=reasons)
