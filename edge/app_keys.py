@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
+    from edge.sessions import SessionSigner
     from members.premium import PremiumInvalidator
+    from observability.history import History
     from observability.prometheus import Metrics
     from observability.series import Observatory
     from store.database import Database
@@ -47,6 +49,8 @@ RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OBSERVATORY: web.AppKey[Observatory] = web.AppKey("observatory")
 AUTH: web.AppKey[AuthContext] = web.AppKey("auth")
 STATS: web.AppKey[StatsSource] = web.AppKey("command_stats")
+HISTORY: web.AppKey[History] = web.AppKey("history")
+SESSIONS: web.AppKey[SessionSigner | None] = web.AppKey("status_sessions")  # None: no API_KEY
 
 # Request keys: set by a middleware, read by handlers and later middlewares.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
