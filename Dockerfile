@@ -20,8 +20,8 @@ COPY requirements.txt constraints.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
 # Only what runs (no tests, benchmarks, docs or deployment files). Owned by root, so the
-# running user cannot modify its own code.
-COPY alembic.ini bot.py api.py ./
+# running user cannot modify its own code. pyproject.toml gives the version /status shows.
+COPY alembic.ini bot.py api.py pyproject.toml ./
 COPY cli/ cli/
 COPY cogs/ cogs/
 COPY command_kit/ command_kit/

@@ -15,7 +15,7 @@ import redis.asyncio as redis_asyncio
 from aiohttp import web
 
 import webhooks
-from control import api_v1, operator, probes
+from control import api_v1, operator, probes, status_page
 from control.openapi import openapi_document
 from control.policy import control_api_middleware
 from edge.access_log import access_log_middleware
@@ -123,6 +123,7 @@ def create_app(
         guild_admins=gateway if isinstance(gateway, GuildAdmins) else None,
         failures=FailureTracker())
     app.cleanup_ctx.append(_redis_context)
+    status_page.install(app)  # the per-minute history and the page's sessions
     setup_routes(app)
     return app
 
@@ -132,6 +133,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(probes.routes)
     app.router.add_routes(operator.routes)
     app.router.add_routes(api_v1.routes)
+    app.router.add_routes(status_page.routes)
     app.router.add_get("/openapi.json", openapi_document)
     enabled = app[SETTINGS].enabled_webhooks  # a disabled sender has no route: 404
     for spec in webhooks.WEBHOOKS:

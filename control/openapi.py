@@ -41,8 +41,9 @@ def _operation(method: str, path: str, handler: Any) -> dict[str, Any]:
             operation["x-guild-admin"] = True
     elif path.startswith("/webhooks/"):
         operation["security"] = [{"webhookSignature": []}]
-    elif path in ("/metrics", "/api/observability"):
+    elif path in ("/metrics", "/api/observability", "/api/observability/history"):
         operation["security"] = [{"apiKey": []}]
+        operation["x-required-scope"] = "observability:read"
     return operation
 
 

@@ -1,55 +1,23 @@
-"""Operator endpoints: `/api/observability` (JSON) and `/metrics` (Prometheus), behind the
-service key and ALLOWED_IPS."""
+"""Operator endpoints: `/api/observability` (JSON) and `/metrics` (Prometheus), behind
+ALLOWED_IPS and the service key, a key with `observability:read` or a status-page session
+(`control.observers`)."""
 
 from __future__ import annotations
 
-import hmac
 import math
 from typing import Any
 
 from aiohttp import web
 
-from edge.app_keys import (
-    DATABASE,
-    GATEWAY,
-    METRICS,
-    OBSERVATORY,
-    RATE_LIMITER,
-    SECRETS,
-    SETTINGS,
-    STATS,
-)
-from edge.client_ip import client_ip, in_networks
-from edge.errors import APIError
+from control.observers import require_observer
+from edge.app_keys import DATABASE, GATEWAY, METRICS, OBSERVATORY, RATE_LIMITER, STATS
 from observability.prometheus import prometheus_response
 from store import outbox
-from utils.config import IPNetwork
 from utils.logging import get_logger
 
 log = get_logger(__name__)
 
 routes = web.RouteTableDef()
-
-
-def check_operator(request: web.Request, *, api_key: str | None,
-                   allowed: tuple[IPNetwork, ...], trusted: tuple[IPNetwork, ...]) -> None:
-    """503 without a configured key, 403 from outside ALLOWED_IPS, 401 on a missing or wrong
-    key (the two told apart)."""
-    if api_key is None:
-        raise APIError(503, "no service key is configured (API_KEY)")
-    if allowed and not in_networks(client_ip(request, trusted), allowed):
-        raise APIError(403, "address not allowed")
-    presented = request.headers.get("X-Api-Key")
-    if not presented:
-        raise APIError(401, "missing X-Api-Key header")
-    if not hmac.compare_digest(presented.encode(), api_key.encode()):
-        raise APIError(401, "invalid service key")
-
-
-def _require_operator(request: web.Request) -> None:
-    settings = request.app[SETTINGS]
-    check_operator(request, api_key=request.app[SECRETS].value("API_KEY"),
-                   allowed=settings.allowed_ips, trusted=settings.trusted_proxies)
 
 
 async def operational_state(app: web.Application) -> dict[str, Any]:
@@ -80,7 +48,7 @@ async def operational_state(app: web.Application) -> dict[str, Any]:
 @routes.get("/api/observability")
 async def observability(request: web.Request) -> web.Response:
     """Per route and webhook: counts, success rate, p50/p95/p99 (5 min and since start)."""
-    _require_operator(request)
+    await require_observer(request)
     report = request.app[OBSERVATORY].report()
     report.update(await operational_state(request.app))
     return web.json_response(report)
@@ -89,7 +57,7 @@ async def observability(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics (text format)."""
-    _require_operator(request)
+    await require_observer(request)
     state = await operational_state(request.app)
     registry = request.app[METRICS]
     registry.rate_limit_refusals.set(state["rate_limiter"]["refusals"])

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
     from knowledge.service import KnowledgeBase
+    from edge.sessions import SessionSigner
     from members.premium import PremiumInvalidator
+    from observability.history import History
     from observability.prometheus import Metrics
     from observability.series import Observatory
     from store.database import Database
@@ -51,6 +53,8 @@ AUTH: web.AppKey[AuthContext] = web.AppKey("auth")
 STATS: web.AppKey[StatsSource] = web.AppKey("command_stats")
 SECRETS: web.AppKey[SecretSource] = web.AppKey("secrets")
 KNOWLEDGE: web.AppKey[KnowledgeBase] = web.AppKey("knowledge")
+HISTORY: web.AppKey[History] = web.AppKey("history")
+SESSIONS: web.AppKey[SessionSigner | None] = web.AppKey("status_sessions")  # None: no API_KEY
 
 # Request keys: set by a middleware, read by handlers and later middlewares.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -24,7 +24,7 @@ __all__ = ["ANONYMOUS", "AuthContext", "AuthError", "Authenticator", "GuildAdmin
 
 ALL_SCOPES = "*"
 # What a signed-in user may ask for; guild routes also check that they admin that guild.
-USER_SCOPES = api_keys.SCOPES - {"drive:sync", "auth:revoke"}
+USER_SCOPES = api_keys.SCOPES - {"drive:sync", "auth:revoke", "observability:read"}
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,23 @@ class Observatory:
             series = table[name] = Series(self._clock)
         return series
 
+    def completed(self, since: float | None, *,
+                  current: bool = False) -> tuple[float, dict[str, Any]]:
+        """Per route and webhook, the 30-second slices that began in [since, the current
+        slice) (with `current`, the current slice too): a point of `observability.history`.
+        Returns where the next call starts."""
+        now = self._clock()
+        end = now - now % SLICE_SECONDS + (SLICE_SECONDS if current else 0)
+        start = self.started - self.started % SLICE_SECONDS if since is None else since
+
+        def table(series: dict[str, Series]) -> dict[str, Any]:
+            found = {name: [part for part in one.slices if start <= part.start < end]
+                     for name, one in series.items()}
+            return {name: _summary(*_merged(parts)) for name, parts in found.items() if parts}
+
+        return end, {"seconds": min(end, now) - start, "routes": table(self.routes),
+                     "webhooks": table(self.webhooks)}
+
     def report(self) -> dict[str, Any]:
         return {
             "uptime_seconds": round(self._clock() - self.started, 3),

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from store.database import Database
 from store.models import ApiKey, utcnow
 
-# Every scope a route can require (control/api_v1.py). A key asks for a subset.
+# Every scope a route can require (control/api_v1.py; observability:read: the operator
+# endpoints, control/observers.py). A key asks for a subset.
 SCOPES = frozenset({"me:read", "guilds:read", "guilds:write", "audit:read", "stats:read",
-                    "knowledge:read", "drive:sync", "auth:revoke"})
+                    "knowledge:read", "drive:sync", "auth:revoke", "observability:read"})
 KEY_PATTERN = re.compile(r"bk_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})")
 SCOPE_PATTERN = re.compile(r"[a-z][a-z0-9_]*(:[a-z0-9_]+)?")
 _DURATION = re.compile(r"(\d{1,5})([mhdw])")

@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 import api
 import bot
+from store import migrate
 from store.database import Database
 from tests.support.doc_support import ROOT, doc, env_file_variables, read
 from utils.config import Settings
@@ -315,11 +317,114 @@ def test_prometheus_reads_the_key_from_a_compose_secret(compose: dict[str, Any])
     assert targets == [f"bot:{compose['services']['bot']['ports'][0].rsplit(':', 1)[1]}"]
 
 
-def test_grafana_has_a_placeholder(compose: dict[str, Any]) -> None:
-    text = read(ROOT / "compose.yaml")
-    assert "grafana" not in compose["services"]
-    assert re.search(r"^\s*#\s*grafana:", text, re.MULTILINE)
-    assert "deploy/grafana/" in text
+GRAFANA = ROOT / "deploy" / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "community-bot.json"
+# Labels Prometheus adds to every scraped series (the app never serves them).
+TARGET_LABELS = frozenset({"instance", "job"})
+
+
+def test_compose_runs_grafana_provisioned_from_deploy_grafana(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    assert re.fullmatch(r"grafana/grafana-oss:\d+\.\d+\.\d+", grafana["image"])  # pinned
+    mounts = {volume.split(":")[1]: volume.split(":") for volume in grafana["volumes"]}
+    provisioning = mounts["/etc/grafana/provisioning"]
+    dashboards = mounts["/etc/grafana/dashboards"]
+    assert provisioning[::2] == ["./deploy/grafana/provisioning", "ro"]
+    assert dashboards[::2] == ["./deploy/grafana/dashboards", "ro"]
+    assert mounts["/var/lib/grafana"][0] in compose["volumes"]
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]  # loopback only, like the others
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_started"}}
+    environment = grafana["environment"]
+    (secret,) = grafana["secrets"]
+    assert environment["GF_SECURITY_ADMIN_PASSWORD__FILE"] == f"/run/secrets/{secret}"
+    assert compose["secrets"][secret]["file"].startswith("./deploy/secrets/")
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in environment  # never an inline password
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    home = environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == "/etc/grafana/dashboards/" + DASHBOARD.name
+
+    datasources = yaml.safe_load(read(GRAFANA / "provisioning" / "datasources" /
+                                      "prometheus.yml"))
+    (source,) = datasources["datasources"]
+    port = compose["services"]["prometheus"]["ports"][0].rsplit(":", 1)[1]
+    assert source["url"] == f"http://prometheus:{port}"
+    assert source["type"] == "prometheus"
+    providers = yaml.safe_load(read(GRAFANA / "provisioning" / "dashboards" /
+                                    "community-bot.yml"))
+    (provider,) = providers["providers"]
+    assert provider["options"]["path"] == "/etc/grafana/dashboards"
+    dashboard = json.loads(read(DASHBOARD))
+    uids = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
+    assert uids == {source["uid"]}
+
+
+def dashboard_queries() -> dict[str, list[str]]:
+    """Panel title -> its PromQL expressions."""
+    dashboard = json.loads(read(DASHBOARD))
+    return {panel["title"]: [target["expr"] for target in panel["targets"]]
+            for panel in dashboard["panels"]}
+
+
+def selectors(expression: str) -> list[tuple[str, set[str]]]:
+    """Each `metric{label="...", ...}` of an expression: the metric and its label names (the
+    dashboard writes every selector with braces, so each metric name is followed by one)."""
+    found = []
+    for match in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expression):
+        labels = set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", match.group(2)))
+        found.append((match.group(1), labels))
+    return found
+
+
+def test_dashboard_has_the_status_page_panels() -> None:
+    queries = dashboard_queries()
+    expressions = " ".join(expr for exprs in queries.values() for expr in exprs)
+    for needed in ("http_requests_total", "http_request_duration_seconds_bucket",
+                   "outbox_entries", "discord_gateway_latency_seconds", "discord_guilds",
+                   "rate_limit_refusals", "webhook_deliveries_total"):
+        assert needed in expressions, needed
+    assert "histogram_quantile(0.95" in expressions
+    for status_class in ("4xx", "429", "5xx"):
+        assert status_class in expressions
+    assert all(selectors(expr) for exprs in queries.values() for expr in exprs)
+
+
+async def test_every_metric_the_dashboard_queries_is_served(
+        aiohttp_client: ClientFactory, make_settings: Callable[..., Settings],
+        tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    await migrate.upgrade_async(url)  # so outbox_entries has its samples and labels
+    database = Database(url)
+    try:
+        client = await aiohttp_client(api.create_app(
+            make_settings(api_key="metrics-key-0123456789abcdef", webhooks_enabled="founder"),
+            database=database))
+        await client.get("/health")
+        await client.post("/webhooks/founder", data=b"{}",
+                          headers={"Content-Type": "application/json"})
+        response = await client.get("/metrics",
+                                    headers={"X-Api-Key": "metrics-key-0123456789abcdef"})
+        assert response.status == 200
+        text = await response.text()
+    finally:
+        await database.dispose()
+    served: dict[str, set[str]] = {}  # sample (or family) name -> its label names
+    for family in text_string_to_metric_families(text):
+        served.setdefault(family.name, set())
+        for sample in family.samples:
+            served.setdefault(sample.name, set()).update(sample.labels)
+    families = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
+    missing, wrong_labels = [], []
+    for title, expressions in dashboard_queries().items():
+        for expression in expressions:
+            for metric, labels in selectors(expression):
+                if metric not in served and metric not in families:
+                    missing.append(f"{title}: {metric}")
+                    continue
+                known = served.get(metric, set())
+                if known and labels - known - TARGET_LABELS:
+                    wrong_labels.append(f"{title}: {metric} {labels - known - TARGET_LABELS}")
+    assert not missing, "the dashboard queries metrics /metrics does not serve"
+    assert not wrong_labels
 
 
 # --- The systemd unit ---------------------------------------------------------------------
