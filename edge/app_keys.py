@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
     from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
-    from knowledge.service import KnowledgeBase
     from edge.sessions import SessionSigner
+    from knowledge.service import KnowledgeBase
     from members.premium import PremiumInvalidator
     from observability.history import History
     from observability.prometheus import Metrics
