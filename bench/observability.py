@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from aiohttp import web
 
-from bench.edge import load
+from bench.edge_client import load
 from harness.process import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
