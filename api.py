@@ -18,7 +18,6 @@ import webhooks
 from control import api_v1, operator, probes
 from control.openapi import openapi_document
 from control.policy import control_api_middleware
-from edge.access_log import access_log_middleware
 from edge.app_keys import (
     AUTH,
     DATABASE,
@@ -27,6 +26,7 @@ from edge.app_keys import (
     OBSERVATORY,
     PREMIUM,
     RATE_LIMITER,
+    RECORDER,
     REDIS,
     SETTINGS,
     STATS,
@@ -34,15 +34,13 @@ from edge.app_keys import (
 )
 from edge.auth import AuthContext, Authenticator, GuildAdmins
 from edge.body import MAX_BODY_BYTES, MAX_HEADER_BYTES
-from edge.errors import error_middleware
+from edge.front_door import edge_middleware
 from edge.lockout import FailureTracker
-from edge.rate_limit import build_rate_limiter, rate_limit_middleware
-from edge.request_id import request_id_middleware
-from edge.security_headers import response_headers_hook
+from edge.rate_limit import build_rate_limiter
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
 from observability.prometheus import Metrics
-from observability.recording import observability_middleware
+from observability.recording import Recorder
 from observability.series import Observatory
 from store.database import Database
 from utils.config import Settings
@@ -75,23 +73,20 @@ def create_app(
     limiter = build_rate_limiter(settings, redis=redis, clock=clock)
     observatory = Observatory()
     metrics_registry = Metrics()
+    recorder = Recorder(observatory, metrics_registry)
     app = web.Application(
-        # Order matters: the request ID first (everything after can log and answer with it),
-        # then the access log and the recorder (they see every outcome, 500s and 429s
-        # included), errors, the rate limiter (a 429 costs no authentication work), then the
-        # /api/v1 policy (authentication, scopes, lockout).
-        middlewares=[request_id_middleware,
-                     access_log_middleware(settings.trusted_proxies),
-                     observability_middleware(observatory, metrics_registry),
-                     error_middleware,
-                     rate_limit_middleware(limiter, settings.trusted_proxies),
-                     control_api_middleware()],
+        # One middleware (edge/front_door.py), in order: the request ID, the rate limiter (a 429
+        # costs no authentication work), the /api/v1 policy (authentication, scopes, lockout)
+        # for its paths, the error envelope, security headers; then the recorder and the access
+        # line, which see every outcome, 500s and 429s included.
+        middlewares=[edge_middleware(security_headers=settings.security_headers(),
+                                     limiter=limiter, trusted=settings.trusted_proxies,
+                                     recorder=recorder, api_v1=control_api_middleware())],
         client_max_size=MAX_BODY_BYTES,
         # Headers up to 16 KiB reach our handlers, which refuse oversized ones with the JSON
         # error shape; beyond that aiohttp's parser answers a plain-text 400 itself.
         handler_args={"max_field_size": MAX_HEADER_BYTES, "max_line_size": MAX_HEADER_BYTES},
     )
-    app.on_response_prepare.append(response_headers_hook(settings.security_headers()))
 
     if database is None:  # made here, so closed here; an engine connects only when used
         database = Database(settings.database_url)
@@ -102,6 +97,7 @@ def create_app(
     app[REDIS] = redis
     app[METRICS] = metrics_registry
     app[OBSERVATORY] = observatory
+    app[RECORDER] = recorder
     app[RATE_LIMITER] = limiter
     app[STATS] = command_stats if command_stats is not None else CommandStats()
     app[PREMIUM] = premium if premium is not None else PremiumInvalidator()

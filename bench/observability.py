@@ -48,8 +48,9 @@ def serve(port: int, with_recording: bool) -> None:
                                   rate_limit_health="100000000/minute",
                                   rate_limit_read="100000000/minute"))
     if not with_recording:
-        app.middlewares[:] = [middleware for middleware in app.middlewares
-                              if not getattr(middleware, "is_recorder", False)]
+        from edge.app_keys import RECORDER
+
+        app[RECORDER].enabled = False
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from edge.rate_limit import RateLimiter
     from members.premium import PremiumInvalidator
     from observability.prometheus import Metrics
+    from observability.recording import Recorder
     from observability.series import Observatory
     from store.database import Database
     from utils.config import Settings
@@ -45,6 +46,7 @@ PREMIUM: web.AppKey[PremiumInvalidator] = web.AppKey("premium")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OBSERVATORY: web.AppKey[Observatory] = web.AppKey("observatory")
+RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
 AUTH: web.AppKey[AuthContext] = web.AppKey("auth")
 STATS: web.AppKey[StatsSource] = web.AppKey("command_stats")
 

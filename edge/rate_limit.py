@@ -15,18 +15,15 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import redis.asyncio as redis_asyncio
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from limits import parse
+from multidict import istr
 
-from edge.client_ip import client_ip
-from edge.errors import error_response
-from utils.config import IPNetwork, Settings
+from utils.config import Settings
 from utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -48,8 +45,9 @@ class Rate:
         return cls(limit=item.amount, window=item.get_expiry())
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """A tuple, not a frozen dataclass: made on every request, it costs a third as much."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -88,6 +86,10 @@ class MemoryBackend:
         return len(self._counters)
 
     async def hit(self, key: str, rate: Rate, now: float) -> Decision:
+        return self.hit_now(key, rate, now)
+
+    def hit_now(self, key: str, rate: Rate, now: float) -> Decision:
+        """`hit` without the await: a local decision needs no I/O."""
         window_start = now - now % rate.window
         state = self._counters.get(key)
         if state is None:
@@ -158,6 +160,17 @@ class RateLimiter:
         self.clock = clock
         self.refusals = 0
         self.backend_errors = 0
+        # The memory backend decides without I/O: the edge calls this, with no await.
+        self.check_now: Callable[[str, str], Decision] | None = \
+            self._check_memory if isinstance(backend, MemoryBackend) else None
+
+    def _check_memory(self, route_class: str, client: str) -> Decision:
+        assert isinstance(self.backend, MemoryBackend)
+        decision = self.backend.hit_now(f"{route_class}:{client}", self.rates[route_class],
+                                        self.clock())
+        if not decision.allowed:
+            self.refusals += 1
+        return decision
 
     async def check(self, route_class: str, client: str) -> Decision | None:
         """The decision for one request, or None when the backend failed (fail open)."""
@@ -186,18 +199,34 @@ def build_rate_limiter(settings: Settings, *, redis: redis_asyncio.Redis | None,
     return RateLimiter(rates, backend, clock=clock)
 
 
+_POLICIES: dict[tuple[str, int, int], str] = {}
+
+
+RATELIMIT_POLICY = istr("RateLimit-Policy")
+RATELIMIT = istr("RateLimit")
+
+
+def rate_limit_policy(route_class: str, decision: Decision) -> str:
+    policy_key = (route_class, decision.limit, decision.window)
+    policy = _POLICIES.get(policy_key)
+    if policy is None:  # a handful of classes: each policy string is made once
+        policy = _POLICIES[policy_key] = \
+            f'"{route_class}";q={decision.limit};w={decision.window}'
+    return policy
+
+
 def rate_limit_headers(route_class: str, decision: Decision) -> dict[str, str]:
     """IETF RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers)."""
-    headers = {
-        "RateLimit-Policy": f'"{route_class}";q={decision.limit};w={decision.window}',
-        "RateLimit": f'"{route_class}";r={decision.remaining};t={decision.reset_after}',
+    headers: dict[str, str] = {
+        RATELIMIT_POLICY: rate_limit_policy(route_class, decision),
+        RATELIMIT: f'"{route_class}";r={decision.remaining};t={decision.reset_after}',
     }
     if not decision.allowed:
         headers["Retry-After"] = str(decision.reset_after)
     return headers
 
 
-# --- The aiohttp middleware -------------------------------------------------------------------
+# --- Which budget a request spends (the edge middleware asks) ---------------------------------
 
 HEALTH_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics", "/api/observability",
                           "/openapi.json"})
@@ -215,27 +244,3 @@ def route_class(method: str, path: str) -> str | None:
     if path.startswith("/webhooks/"):
         return "webhook"
     return "read" if method in READ_METHODS else "write"
-
-
-def rate_limit_middleware(limiter: RateLimiter,
-                          trusted: Sequence[IPNetwork]) -> Middleware:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        kind = route_class(request.method, request.path)
-        if kind is None:
-            response: web.StreamResponse = await handler(request)
-            return response
-        decision = await limiter.check(kind, client_ip(request, trusted))
-        if decision is None:  # backend down: fail open
-            response = await handler(request)
-            return response
-        headers = rate_limit_headers(kind, decision)
-        if not decision.allowed:
-            return error_response(request, 429, "rate limit exceeded, retry later",
-                                  headers=headers)
-        response = await handler(request)
-        if not response.prepared:
-            response.headers.update(headers)
-        return response
-
-    return middleware

@@ -1,0 +1,146 @@
+"""The front door: one middleware carries what every request needs, in one frame.
+
+In order: the request ID (the client's when it is safe to echo, else a new one), bound for log
+records and audit rows; the rate limiter (a 429 costs no authentication work); the handler,
+through the /api/v1 policy for its paths; the error envelope (`{"detail", "request_id"}` for
+every failure, a plain 500 for anything unexpected); the security headers, `Server` and
+`X-Request-ID` on the response; and, whatever the outcome, the recorder (series, Prometheus)
+and the access line.
+
+One layer instead of six: aiohttp builds the middleware chain anew for every 404 and 405 and
+each layer is a coroutine frame on every request, and a `on_response_prepare` hook costs an
+extra await per response. Everything that can be computed once (the header list, the
+RateLimit-Policy values, route templates, series lookups) is computed once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from multidict import istr
+
+from edge.app_keys import REQUEST_ID
+from edge.client_ip import client_ip
+from edge.errors import APIError, error_response
+from edge.rate_limit import (
+    RATELIMIT,
+    RATELIMIT_POLICY,
+    RateLimiter,
+    rate_limit_headers,
+    rate_limit_policy,
+    route_class,
+)
+from edge.request_id import REQUEST_ID_HEADER, accept_or_make_request_id
+from edge.security_headers import SERVER_NAME
+from observability.recording import Recorder
+from store.database import is_unavailable
+from utils.config import IPNetwork
+from utils.logging import current_request_id, get_logger, log_access
+
+log = get_logger(__name__)
+
+# Probes hit every few seconds from every replica: they are counted, not logged.
+QUIET_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics"})
+_PASSTHROUGH_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
+API_V1_PREFIX = "/api/v1/"
+_REQUEST_ID = istr(REQUEST_ID_HEADER)
+_SERVER = istr("Server")
+
+
+def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter,
+                    trusted: Sequence[IPNetwork], recorder: Recorder,
+                    api_v1: Middleware | None = None) -> Middleware:
+    """The one middleware of the application; `api_v1` wraps handlers under /api/v1/."""
+    fixed = tuple((istr(name), value) for name, value in security_headers.items())
+    trusted = tuple(trusted)
+    perf_counter = time.perf_counter
+    check_now = limiter.check_now
+
+    def finish(request: web.Request, response: web.StreamResponse,
+               request_id: str) -> web.StreamResponse:
+        if not response.prepared:
+            headers = response.headers
+            for name, value in fixed:
+                if name not in headers:
+                    headers[name] = value
+            headers[_REQUEST_ID] = request_id
+            headers[_SERVER] = SERVER_NAME  # never aiohttp's and Python's versions
+        return response
+
+    async def respond(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The limiter, the handler, the error envelope: a response, or CancelledError."""
+        try:
+            path = request.path
+            kind = route_class(request.method, path)
+            if kind is None:
+                decision = None
+            elif check_now is not None:  # a local decision: no await
+                decision = check_now(kind, client_ip(request, trusted))
+            else:
+                decision = await limiter.check(kind, client_ip(request, trusted))
+            if decision is not None and not decision.allowed:
+                assert kind is not None
+                return error_response(request, 429, "rate limit exceeded, retry later",
+                                      headers=rate_limit_headers(kind, decision))
+            if api_v1 is not None and path.startswith(API_V1_PREFIX):
+                response: web.StreamResponse = await api_v1(request, handler)
+            else:
+                response = await handler(request)
+            if decision is not None and not response.prepared:
+                assert kind is not None
+                headers = response.headers
+                headers[RATELIMIT_POLICY] = rate_limit_policy(kind, decision)
+                headers[RATELIMIT] = f'"{kind}";r={decision.remaining};t={decision.reset_after}'
+            return response
+        except APIError as exc:
+            return error_response(request, exc.status, exc.detail, headers=dict(exc.headers),
+                                  **exc.extra)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                return exc  # a redirect: aiohttp's own response, with our headers added
+            kept = {name: exc.headers[name] for name in _PASSTHROUGH_HEADERS
+                    if name in exc.headers}
+            return error_response(request, exc.status, headers=kept)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            # From `await request.json()`: the body is not JSON (or not UTF-8).
+            return error_response(request, 400, "request body is not valid JSON")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                # The database is away: the client should retry, and nothing is broken in code.
+                log.warning("database unavailable", path=request.path,
+                            error_type=type(exc).__name__)
+                return error_response(request, 503, "temporarily unavailable, retry later",
+                                      headers={"Retry-After": "5"})
+            log.exception("unhandled error", path=request.path, method=request.method)
+            return error_response(request, 500)
+
+    @web.middleware
+    async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = perf_counter()
+        request_id = accept_or_make_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request[REQUEST_ID] = request_id
+        token = current_request_id.set(request_id)
+        status = 500
+        try:
+            response = await respond(request, handler)
+            status = response.status
+            return finish(request, response, request_id)
+        except asyncio.CancelledError:
+            status = 499  # the client went away; counted as a client-side failure
+            raise
+        finally:
+            seconds = perf_counter() - started
+            current_request_id.reset(token)
+            route = recorder.record(request, status, seconds)
+            if request.path not in QUIET_PATHS:
+                log_access(request.method, route, status, round(seconds * 1000, 2),
+                           request_id, client_ip(request, trusted))
+
+    return edge
