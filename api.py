@@ -24,11 +24,13 @@ from edge.app_keys import (
     GATEWAY,
     METRICS,
     OBSERVATORY,
+    OUTBOX_GAUGE,
     PREMIUM,
     RATE_LIMITER,
     RECORDER,
     REDIS,
     SETTINGS,
+    SNAPSHOTS,
     STATS,
     GatewayStatus,
 )
@@ -39,9 +41,11 @@ from edge.lockout import FailureTracker
 from edge.rate_limit import build_rate_limiter
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
+from observability.outbox_gauge import OutboxGauge
 from observability.prometheus import Metrics
 from observability.recording import Recorder
 from observability.series import Observatory
+from observability.snapshots import Snapshots
 from store.database import Database
 from utils.config import Settings
 from utils.logging import get_logger
@@ -98,6 +102,8 @@ def create_app(
     app[METRICS] = metrics_registry
     app[OBSERVATORY] = observatory
     app[RECORDER] = recorder
+    app[OUTBOX_GAUGE] = OutboxGauge()
+    app[SNAPSHOTS] = Snapshots()
     app[RATE_LIMITER] = limiter
     app[STATS] = command_stats if command_stats is not None else CommandStats()
     app[PREMIUM] = premium if premium is not None else PremiumInvalidator()
@@ -107,6 +113,7 @@ def create_app(
         guild_admins=gateway if isinstance(gateway, GuildAdmins) else None,
         failures=FailureTracker())
     app.cleanup_ctx.append(_redis_context)
+    app.cleanup_ctx.append(_outbox_gauge_context)
     setup_routes(app)
     return app
 
@@ -134,3 +141,12 @@ async def _redis_context(app: web.Application) -> AsyncIterator[None]:
     if redis is not None:
         with contextlib.suppress(Exception):
             await redis.aclose()
+
+
+async def _outbox_gauge_context(app: web.Application) -> AsyncIterator[None]:
+    """The outbox depth read at start, then kept fresh in the background (once a second)."""
+    gauge = app[OUTBOX_GAUGE]
+    await gauge.refresh(app[DATABASE])
+    task = gauge.start(app[DATABASE])
+    yield
+    await gauge.stop(task)

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
     from members.premium import PremiumInvalidator
+    from observability.outbox_gauge import OutboxGauge
     from observability.prometheus import Metrics
     from observability.recording import Recorder
     from observability.series import Observatory
+    from observability.snapshots import Snapshots
     from store.database import Database
     from utils.config import Settings
 
@@ -47,6 +49,8 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OBSERVATORY: web.AppKey[Observatory] = web.AppKey("observatory")
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
+OUTBOX_GAUGE: web.AppKey[OutboxGauge] = web.AppKey("outbox_gauge")
+SNAPSHOTS: web.AppKey[Snapshots] = web.AppKey("operator_snapshots")
 AUTH: web.AppKey[AuthContext] = web.AppKey("auth")
 STATS: web.AppKey[StatsSource] = web.AppKey("command_stats")
 

@@ -6,13 +6,10 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterator
 
-from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
-    generate_latest,
 )
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -111,11 +108,3 @@ class RequestCollector(Collector):
                 cumulative.append((bound, running))
             latency.add_metric([route], cumulative, sum_value=counts.sum)
         yield latency
-
-
-def prometheus_response(registry: CollectorRegistry) -> web.Response:
-    """The registry in Prometheus text format."""
-    response = web.Response(body=generate_latest(registry))
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    response.charset = "utf-8"
-    return response
