@@ -67,11 +67,18 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
 
 
-def insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING` for the session's backend (PostgreSQL or SQLite)."""
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT for the session's backend (PostgreSQL or SQLite), which can take
+    `on_conflict_do_nothing()` / `on_conflict_do_update(...)`. Pass a Table for a Core statement
+    (no ORM unit of work), a mapped class for an ORM-enabled one."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the session's backend (PostgreSQL or SQLite)."""
+    return dialect_insert(session, table).on_conflict_do_nothing()
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
