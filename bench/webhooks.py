@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from bench.cpu import cpu_seconds
 from harness.process import base_env, free_port, start_bot, wait_until_ready
 from harness.signing import SECRETS, settings_overrides, standard_headers
 from store import migrate
@@ -148,14 +149,17 @@ async def webhook_figures(deliveries: int = 2000, concurrency: int = 16,
         try:
             wait_until_ready(port, process)
             await bench_http(port, 200, concurrency)  # warm-up
-            http_rates, pg_rates = [], []
+            http_rates, pg_rates, cpu = [], [], []
             print(f"{deliveries} deliveries, concurrency {concurrency}, 3 rounds")
             for _ in range(3):  # interleaved rounds, so machine noise hits both alike
+                before = cpu_seconds(process.pid)
                 http_rates.append(report("signed webhook -> PostgreSQL",
                                          *await bench_http(port, deliveries, concurrency)))
+                cpu.append((cpu_seconds(process.pid) - before) / deliveries)
                 pg_rates.append(report("plain asyncpg INSERT",
                                        *await bench_asyncpg(dsn, deliveries, concurrency)))
             ratio = statistics.median(http_rates) / statistics.median(pg_rates)
+            print(f"server CPU per delivery (median): {statistics.median(cpu) * 1e6:.0f} us")
             print(f"ratio webhook / plain INSERT (median of rounds): {ratio:.2f} "
                   f"(goal >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
             latencies = await bench_steady(port, STEADY_RATE, steady_seconds)
@@ -165,7 +169,7 @@ async def webhook_figures(deliveries: int = 2000, concurrency: int = 16,
                   f"(goal <= 20 ms: {'met' if p99 <= 20 else 'NOT met'})")
             return {"webhook_rate": statistics.median(http_rates),
                     "insert_rate": statistics.median(pg_rates), "ratio": ratio,
-                    "steady_p99_ms": p99}
+                    "steady_p99_ms": p99, "cpu_us": statistics.median(cpu) * 1e6}
         finally:
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=15)

@@ -6,12 +6,12 @@ tables, upserts where a row may or may not exist: one round trip each, no ORM un
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.database import Database, dialect_insert, insert_ignoring_conflicts
+from store.database import Database, dialect_insert, insert_for, statement
 from store.models import DiscordLink, Reflection, User, utcnow
 
 _USERS = cast(Table, User.__table__)
@@ -49,7 +49,11 @@ async def set_premium(session: AsyncSession, user_id: str, premium: bool) -> boo
 
 async def ensure_user(session: AsyncSession, user_id: str) -> None:
     """A bare profile row, so rows that belong to the user can exist before the auth event."""
-    await session.execute(insert_ignoring_conflicts(session, _USERS).values(id=user_id))
+    await session.execute(statement(session, _bare_user), {"id": user_id})
+
+
+def _bare_user(dialect: str) -> Any:
+    return insert_for(dialect, _USERS).on_conflict_do_nothing()
 
 
 async def upsert_profile(session: AsyncSession, user_id: str, *, email: str | None,
@@ -94,15 +98,21 @@ async def share_reflection(session: AsyncSession, external_id: str, user_id: str
     One upsert: a row of another user is left alone (the conflict's WHERE), which returns no
     row, and the caller's transaction is then rolled back by the exception."""
     await ensure_user(session, user_id)  # the auth webhook may arrive later
-    row = dialect_insert(session, _REFLECTIONS).values(external_id=external_id,
-                                                       user_id=user_id, text=text)
-    written = (await session.execute(row.on_conflict_do_update(
-        index_elements=[_REFLECTIONS.c.external_id],
-        set_={"text": row.excluded.text, "revoked_at": None, "updated_at": utcnow()},
-        where=_REFLECTIONS.c.user_id == row.excluded.user_id,
-    ).returning(_REFLECTIONS.c.id))).first()
+    written = (await session.execute(statement(session, _upsert_reflection), {
+        "external_id": external_id, "user_id": user_id, "text": text})).first()
     if written is None:
         raise ReflectionOwnedByAnother(external_id)
+
+
+def _upsert_reflection(dialect: str) -> Any:
+    row = insert_for(dialect, _REFLECTIONS)
+    return row.on_conflict_do_update(
+        index_elements=[_REFLECTIONS.c.external_id],
+        # updated_at: the new row's own default (now), taken over by the existing row
+        set_={"text": row.excluded.text, "revoked_at": None,
+              "updated_at": row.excluded.updated_at},
+        where=_REFLECTIONS.c.user_id == row.excluded.user_id,
+    ).returning(_REFLECTIONS.c.id)
 
 
 async def withdraw_reflection(session: AsyncSession, external_id: str, user_id: str) -> bool:

@@ -24,6 +24,7 @@ log = get_logger(__name__)
 
 SALT_KEY = "audit_actor_salt"
 _AUDIT_LOG = cast(Table, AuditLog.__table__)
+_INSERT = insert(_AUDIT_LOG)  # built once; the values travel as parameters
 _salt_cache: dict[object, bytes] = {}  # by engine: one salt per database
 
 
@@ -61,9 +62,9 @@ async def record(
     actor_hash = hash_actor(await actor_salt(session), actor_id) if actor_id is not None else None
     # A Core insert on the table: no ORM identity tracking or ORM insert path for rows that are
     # never read back here.
-    await session.execute(insert(_AUDIT_LOG).values(
-        event=event, guild_id=guild_id, actor_hash=actor_hash, created_at=utcnow(),
-        request_id=current_request_id.get(), details=details or {}))
+    await session.execute(_INSERT, {
+        "event": event, "guild_id": guild_id, "actor_hash": actor_hash, "created_at": utcnow(),
+        "request_id": current_request_id.get(), "details": details or {}})
 
 
 async def record_best_effort(database: Database, event: str, *, guild_id: int | None = None,
