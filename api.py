@@ -18,6 +18,7 @@ import webhooks
 from control import api_v1, operator, probes
 from control.openapi import openapi_document
 from control.policy import control_api_middleware
+from edge import refusals
 from edge.app_keys import (
     AUTH,
     DATABASE,
@@ -115,6 +116,7 @@ def create_app(
     app.cleanup_ctx.append(_redis_context)
     app.cleanup_ctx.append(_outbox_gauge_context)
     setup_routes(app)
+    refusals.install(app.router)  # 404s and 405s from parts made once
     return app
 
 

@@ -7,6 +7,8 @@ with a plain 500, so no exception text or internal name reaches a client.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -22,16 +24,28 @@ def error_response(
     status: int,
     detail: str | None = None,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> web.Response:
     """A JSON error response in the contract's shape."""
-    body = {
-        "detail": detail or _PHRASES.get(status) or HTTPStatus(status).phrase,
-        "request_id": request_id_of(request),
-        **extra,
-    }
-    return web.json_response(body, status=status, headers=headers)
+    detail = detail or _PHRASES.get(status) or HTTPStatus(status).phrase
+    request_id = request_id_of(request)
+    if extra:
+        return web.json_response({"detail": detail, "request_id": request_id, **extra},
+                                 status=status, headers=headers)
+    # The common case, without a JSON encoder: the detail's encoding is kept (a bounded set
+    # of fixed texts), and a request ID is made of [A-Za-z0-9._-] only, so it needs none.
+    head = _HEADS.get(detail)
+    if head is None:
+        head = b'{"detail": ' + json.dumps(detail).encode() + b', "request_id": "'
+        if len(_HEADS) < _MAX_HEADS:
+            _HEADS[detail] = head
+    return web.Response(body=head + request_id.encode() + b'"}', status=status,
+                        headers=headers, content_type="application/json", charset="utf-8")
+
+
+_HEADS: dict[str, bytes] = {}
+_MAX_HEADS = 512
 
 
 class APIError(Exception):

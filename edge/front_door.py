@@ -35,6 +35,7 @@ from edge.rate_limit import (
     rate_limit_policy,
     route_class,
 )
+from edge.refusals import RefusalRoute, kept_headers
 from edge.request_id import REQUEST_ID_HEADER, accept_or_make_request_id
 from edge.security_headers import SERVER_NAME
 from observability.recording import Recorder
@@ -46,7 +47,6 @@ log = get_logger(__name__)
 
 # Probes hit every few seconds from every replica: they are counted, not logged.
 QUIET_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics"})
-_PASSTHROUGH_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
 API_V1_PREFIX = "/api/v1/"
 _REQUEST_ID = istr(REQUEST_ID_HEADER)
 _SERVER = istr("Server")
@@ -87,6 +87,13 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
                 assert kind is not None
                 return error_response(request, 429, "rate limit exceeded, retry later",
                                       headers=rate_limit_headers(kind, decision))
+            match_info = request.match_info
+            refused = match_info.http_exception
+            if refused is not None:  # a 404 or 405: answered here, no handler to call
+                route = match_info.route
+                return error_response(request, refused.status, headers=route.kept_headers
+                                      if isinstance(route, RefusalRoute)
+                                      else kept_headers(refused))
             if api_v1 is not None and path.startswith(API_V1_PREFIX):
                 response: web.StreamResponse = await api_v1(request, handler)
             else:
@@ -103,9 +110,7 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
         except web.HTTPException as exc:
             if exc.status < 400:
                 return exc  # a redirect: aiohttp's own response, with our headers added
-            kept = {name: exc.headers[name] for name in _PASSTHROUGH_HEADERS
-                    if name in exc.headers}
-            return error_response(request, exc.status, headers=kept)
+            return error_response(request, exc.status, headers=kept_headers(exc))
         except (json.JSONDecodeError, UnicodeDecodeError):
             # From `await request.json()`: the body is not JSON (or not UTF-8).
             return error_response(request, 400, "request body is not valid JSON")
