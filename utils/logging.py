@@ -8,13 +8,14 @@ secrets never reach a log line.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -145,15 +146,58 @@ def reset_request_id(tokens: Mapping[str, Token[Any]]) -> None:
 _access_logger = get_logger("access")
 
 
-@dataclass(frozen=True)
 class _AccessSink:
-    stream: TextIO
-    enabled: bool
+    """Where access lines go in JSON mode, written directly; lines finished in the same turn of
+    the event loop share one flush (one write to the stream instead of one each)."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self._flush_pending = False
+        self._second = -1
+        self._second_text = ""
+
+    def timestamp(self) -> str:
+        """As structlog's TimeStamper(fmt="iso", utc=True) writes it, the date part cached."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1e6):06d}Z"
+
+    def write(self, line: str) -> None:
+        self.stream.write(line)
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.stream.flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        with contextlib.suppress(ValueError, OSError):  # a stream closed meanwhile
+            self.stream.flush()
 
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_JSON_TEXT: dict[str, str] = {}  # route templates and the like, JSON-encoded once
+_MAX_JSON_TEXT = 1024
 # Set by configure_logging in JSON mode: the access line is then written here directly.
 _access_sink: _AccessSink | None = None
+
+
+def _json_text(value: str) -> str:
+    encoded = _JSON_TEXT.get(value)
+    if encoded is None:
+        encoded = json.dumps(value)
+        if len(_JSON_TEXT) < _MAX_JSON_TEXT:
+            _JSON_TEXT[value] = encoded
+    return encoded
 
 
 def log_access(method: str, route: str, status: int, ms: float, request_id: str,
@@ -171,9 +215,7 @@ def log_access(method: str, route: str, status: int, ms: float, request_id: str,
         return
     if method not in _KNOWN_METHODS:  # any other token the parser let through
         method = safe_log_message(method)
-    sink.stream.write(json.dumps({
-        "method": method, "route": route, "status": status, "ms": ms,
-        "request_id": request_id, "client_ip": client_ip, "event": "request",
-        "logger": "access", "level": "info",
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}) + "\n")
-    sink.stream.flush()
+    sink.write(f'{{"method": {_json_text(method)}, "route": {_json_text(route)}, '
+               f'"status": {status}, "ms": {float(ms)!r}, "request_id": "{request_id}", '
+               f'"client_ip": {_json_text(client_ip)}, "event": "request", '
+               f'"logger": "access", "level": "info", "timestamp": "{sink.timestamp()}"}}\n')
