@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from multidict import istr
 
-from edge.app_keys import REQUEST_ID
+from edge.app_keys import CLIENT_IP, REQUEST_ID
 from edge.client_ip import client_ip
 from edge.errors import APIError, error_response
 from edge.rate_limit import (
@@ -61,70 +61,27 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
     perf_counter = time.perf_counter
     check_now = limiter.check_now
 
-    def finish(request: web.Request, response: web.StreamResponse,
-               request_id: str) -> web.StreamResponse:
-        if not response.prepared:
-            headers = response.headers
-            for name, value in fixed:
-                if name not in headers:
-                    headers[name] = value
-            headers[_REQUEST_ID] = request_id
-            headers[_SERVER] = SERVER_NAME  # never aiohttp's and Python's versions
-        return response
-
-    async def respond(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The limiter, the handler, the error envelope: a response, or CancelledError."""
-        try:
-            path = request.path
-            kind = route_class(request.method, path)
-            if kind is None:
-                decision = None
-            elif check_now is not None:  # a local decision: no await
-                decision = check_now(kind, client_ip(request, trusted))
-            else:
-                decision = await limiter.check(kind, client_ip(request, trusted))
-            if decision is not None and not decision.allowed:
-                assert kind is not None
-                return error_response(request, 429, "rate limit exceeded, retry later",
-                                      headers=rate_limit_headers(kind, decision))
-            match_info = request.match_info
-            refused = match_info.http_exception
-            if refused is not None:  # a 404 or 405: answered here, no handler to call
-                route = match_info.route
-                return error_response(request, refused.status, headers=route.kept_headers
-                                      if isinstance(route, RefusalRoute)
-                                      else kept_headers(refused))
-            if api_v1 is not None and path.startswith(API_V1_PREFIX):
-                response: web.StreamResponse = await api_v1(request, handler)
-            else:
-                response = await handler(request)
-            if decision is not None and not response.prepared:
-                assert kind is not None
-                headers = response.headers
-                headers[RATELIMIT_POLICY] = rate_limit_policy(kind, decision)
-                headers[RATELIMIT] = f'"{kind}";r={decision.remaining};t={decision.reset_after}'
-            return response
-        except APIError as exc:
+    def error_for(request: web.Request, exc: Exception) -> web.StreamResponse:
+        """The error envelope for what a handler (or the limiter) raised."""
+        if isinstance(exc, APIError):
             return error_response(request, exc.status, exc.detail, headers=dict(exc.headers),
                                   **exc.extra)
-        except web.HTTPException as exc:
+        if isinstance(exc, web.HTTPException):
             if exc.status < 400:
                 return exc  # a redirect: aiohttp's own response, with our headers added
             return error_response(request, exc.status, headers=kept_headers(exc))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
             # From `await request.json()`: the body is not JSON (or not UTF-8).
             return error_response(request, 400, "request body is not valid JSON")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if is_unavailable(exc):
-                # The database is away: the client should retry, and nothing is broken in code.
-                log.warning("database unavailable", path=request.path,
-                            error_type=type(exc).__name__)
-                return error_response(request, 503, "temporarily unavailable, retry later",
-                                      headers={"Retry-After": "5"})
-            log.exception("unhandled error", path=request.path, method=request.method)
-            return error_response(request, 500)
+        if is_unavailable(exc):
+            # The database is away: the client should retry, and nothing is broken in code.
+            log.warning("database unavailable", path=request.path,
+                        error_type=type(exc).__name__)
+            return error_response(request, 503, "temporarily unavailable, retry later",
+                                  headers={"Retry-After": "5"})
+        log.exception("unhandled error", path=request.path, method=request.method,
+                      exc_info=exc)
+        return error_response(request, 500)
 
     @web.middleware
     async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -132,20 +89,67 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
         request_id = accept_or_make_request_id(request.headers.get(REQUEST_ID_HEADER))
         request[REQUEST_ID] = request_id
         token = current_request_id.set(request_id)
+        path = request.path
+        if trusted:
+            client = client_ip(request, trusted)
+        else:  # no proxy is believed: the socket peer, as it is
+            client = request[CLIENT_IP] = request.remote or "unknown"
         status = 500
         try:
-            response = await respond(request, handler)
+            # The limiter (a 429 costs no authentication work), then the handler.
+            try:
+                kind = route_class(request.method, path)
+                if kind is None:
+                    decision = None
+                elif check_now is not None:  # a local decision: no await
+                    decision = check_now(kind, client)
+                else:
+                    decision = await limiter.check(kind, client)
+                match_info = request.match_info
+                if decision is not None and not decision.allowed:
+                    assert kind is not None
+                    response: web.StreamResponse = error_response(
+                        request, 429, "rate limit exceeded, retry later",
+                        headers=rate_limit_headers(kind, decision))
+                elif (refused := match_info.http_exception) is not None:
+                    # A 404 or 405: answered here, no handler to call.
+                    route = match_info.route
+                    response = error_response(
+                        request, refused.status, headers=route.kept_headers
+                        if isinstance(route, RefusalRoute) else kept_headers(refused))
+                else:
+                    if api_v1 is not None and path.startswith(API_V1_PREFIX):
+                        response = await api_v1(request, handler)
+                    else:
+                        response = await handler(request)
+                    if decision is not None and not response.prepared:
+                        assert kind is not None
+                        headers = response.headers
+                        headers[RATELIMIT_POLICY] = rate_limit_policy(kind, decision)
+                        headers[RATELIMIT] = \
+                            f'"{kind}";r={decision.remaining};t={decision.reset_after}'
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                response = error_for(request, exc)
             status = response.status
-            return finish(request, response, request_id)
+            if not response.prepared:
+                headers = response.headers
+                for name, value in fixed:
+                    if name not in headers:
+                        headers[name] = value
+                headers[_REQUEST_ID] = request_id
+                headers[_SERVER] = SERVER_NAME  # never aiohttp's and Python's versions
+            return response
         except asyncio.CancelledError:
             status = 499  # the client went away; counted as a client-side failure
             raise
         finally:
             seconds = perf_counter() - started
             current_request_id.reset(token)
-            route = recorder.record(request, status, seconds)
-            if request.path not in QUIET_PATHS:
-                log_access(request.method, route, status, round(seconds * 1000, 2),
-                           request_id, client_ip(request, trusted))
+            route_template = recorder.record(request, status, seconds)
+            if path not in QUIET_PATHS:
+                log_access(request.method, route_template, status, round(seconds * 1000, 2),
+                           request_id, client)
 
     return edge

@@ -129,3 +129,20 @@ async def test_429_carries_request_id_headers_and_the_error_shape(
                                     "request_id": "trace-429"}
     # Another class is untouched by the health budget.
     assert (await client.get("/missing")).status == 404
+
+
+async def test_concurrent_redis_decisions_share_round_trips_and_stay_exact() -> None:
+    import asyncio
+
+    async with empty_redis() as client:
+        backend = RedisBackend(client, prefix="test:")
+        clock = FakeClock()
+        limiter = RateLimiter({"read": Rate(limit=30, window=60)}, backend, clock=clock)
+        decisions = await asyncio.gather(*[limiter.check("read", "10.0.0.1")
+                                           for _ in range(50)])
+        assert sum(1 for decision in decisions if decision and decision.allowed) == 30
+        assert limiter.refusals == 20
+        assert backend.round_trips < 10  # 50 decisions, batched
+        other = await limiter.check("read", "10.0.0.2")  # alone: its own budget
+        assert other is not None
+        assert other.allowed
