@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database import Database, dialect_insert, insert_for, statement
-from store.models import DiscordLink, Reflection, User, utcnow
+from store.models import DiscordLink, Reflection, User, UTCDateTime, utcnow
 
 _USERS = cast(Table, User.__table__)
 _LINKS = cast(Table, DiscordLink.__table__)
@@ -96,23 +96,36 @@ async def share_reflection(session: AsyncSession, external_id: str, user_id: str
     """Create or update a shared reflection (and a bare profile if the user is new here).
 
     One upsert: a row of another user is left alone (the conflict's WHERE), which returns no
-    row, and the caller's transaction is then rolled back by the exception."""
-    await ensure_user(session, user_id)  # the auth webhook may arrive later
+    row, and the caller's transaction is then rolled back by the exception. On PostgreSQL the
+    bare profile rides in the same statement (a data-modifying CTE): one round trip."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if not postgres:
+        await ensure_user(session, user_id)  # the auth webhook may arrive later
+    now = utcnow()
     written = (await session.execute(statement(session, _upsert_reflection), {
-        "external_id": external_id, "user_id": user_id, "text": text})).first()
+        "external_id": external_id, "user_id": user_id, "text": text, "updated_at": now,
+        **({"profile_id": user_id, "profile_at": now} if postgres else {})})).first()
     if written is None:
         raise ReflectionOwnedByAnother(external_id)
 
 
 def _upsert_reflection(dialect: str) -> Any:
     row = insert_for(dialect, _REFLECTIONS)
-    return row.on_conflict_do_update(
+    upsert = row.on_conflict_do_update(
         index_elements=[_REFLECTIONS.c.external_id],
-        # updated_at: the new row's own default (now), taken over by the existing row
+        # updated_at: the new row's (now), taken over by the existing row
         set_={"text": row.excluded.text, "revoked_at": None,
               "updated_at": row.excluded.updated_at},
         where=_REFLECTIONS.c.user_id == row.excluded.user_id,
     ).returning(_REFLECTIONS.c.id)
+    if dialect != "postgresql":
+        return upsert
+    # The bare profile first (the foreign key is checked at the end of the statement).
+    at = bindparam("profile_at", type_=UTCDateTime())
+    profile = insert_for(dialect, _USERS).values(
+        id=bindparam("profile_id"), is_premium=False, created_at=at, updated_at=at,
+    ).on_conflict_do_nothing().cte("profile")
+    return upsert.add_cte(profile)
 
 
 async def withdraw_reflection(session: AsyncSession, external_id: str, user_id: str) -> bool:
