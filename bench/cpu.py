@@ -180,6 +180,15 @@ class Servers:
         self.ports[name] = port
         wait_until_ready(port, self.processes[name])
 
+    def start_command(self, name: str, argv: Sequence[str], **env: str) -> None:
+        """Any server process that takes its port as the last argument."""
+        port = free_port()
+        self.processes[name] = subprocess.Popen(
+            [*argv, str(port)], env={**os.environ, **env}, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ports[name] = port
+        wait_until_ready(port, self.processes[name])
+
     def url(self, name: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
 

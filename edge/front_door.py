@@ -60,6 +60,7 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
     trusted = tuple(trusted)
     perf_counter = time.perf_counter
     check_now = limiter.check_now
+    try_now = limiter.try_now
 
     def error_for(request: web.Request, exc: Exception) -> web.StreamResponse:
         """The error envelope for what a handler (or the limiter) raised."""
@@ -103,7 +104,7 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
                     decision = None
                 elif check_now is not None:  # a local decision: no await
                     decision = check_now(kind, client)
-                else:
+                elif try_now is None or (decision := try_now(kind, client)) is None:
                     decision = await limiter.check(kind, client)
                 match_info = request.match_info
                 if decision is not None and not decision.allowed:
