@@ -18,7 +18,7 @@ import webhooks
 from control import api_v1, operator, probes, status_page
 from control.openapi import openapi_document
 from control.policy import control_api_middleware
-from edge.access_log import access_log_middleware
+from edge import refusals
 from edge.app_keys import (
     AUTH,
     DATABASE,
@@ -26,27 +26,30 @@ from edge.app_keys import (
     KNOWLEDGE,
     METRICS,
     OBSERVATORY,
+    OUTBOX_GAUGE,
     PREMIUM,
     RATE_LIMITER,
+    RECORDER,
     REDIS,
     SECRETS,
     SETTINGS,
+    SNAPSHOTS,
     STATS,
     GatewayStatus,
 )
 from edge.auth import AuthContext, Authenticator, GuildAdmins
 from edge.body import MAX_BODY_BYTES, MAX_HEADER_BYTES
-from edge.errors import error_middleware
+from edge.front_door import edge_middleware
 from edge.lockout import FailureTracker
-from edge.rate_limit import build_rate_limiter, rate_limit_middleware
-from edge.request_id import request_id_middleware
-from edge.security_headers import response_headers_hook
+from edge.rate_limit import build_rate_limiter
 from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
+from observability.outbox_gauge import OutboxGauge
 from observability.prometheus import Metrics
-from observability.recording import observability_middleware
+from observability.recording import Recorder
 from observability.series import Observatory
+from observability.snapshots import Snapshots
 from store.database import Database
 from utils.config import Settings
 from utils.logging import get_logger
@@ -81,23 +84,20 @@ def create_app(
     limiter = build_rate_limiter(settings, redis=redis, clock=clock)
     observatory = Observatory()
     metrics_registry = Metrics()
+    recorder = Recorder(observatory, metrics_registry)
     app = web.Application(
-        # Order matters: the request ID first (everything after can log and answer with it),
-        # then the access log and the recorder (they see every outcome, 500s and 429s
-        # included), errors, the rate limiter (a 429 costs no authentication work), then the
-        # /api/v1 policy (authentication, scopes, lockout).
-        middlewares=[request_id_middleware,
-                     access_log_middleware(settings.trusted_proxies),
-                     observability_middleware(observatory, metrics_registry),
-                     error_middleware,
-                     rate_limit_middleware(limiter, settings.trusted_proxies),
-                     control_api_middleware()],
+        # One middleware (edge/front_door.py), in order: the request ID, the rate limiter (a 429
+        # costs no authentication work), the /api/v1 policy (authentication, scopes, lockout)
+        # for its paths, the error envelope, security headers; then the recorder and the access
+        # line, which see every outcome, 500s and 429s included.
+        middlewares=[edge_middleware(security_headers=settings.security_headers(),
+                                     limiter=limiter, trusted=settings.trusted_proxies,
+                                     recorder=recorder, api_v1=control_api_middleware())],
         client_max_size=MAX_BODY_BYTES,
         # Headers up to 16 KiB reach our handlers, which refuse oversized ones with the JSON
         # error shape; beyond that aiohttp's parser answers a plain-text 400 itself.
         handler_args={"max_field_size": MAX_HEADER_BYTES, "max_line_size": MAX_HEADER_BYTES},
     )
-    app.on_response_prepare.append(response_headers_hook(settings.security_headers()))
 
     if database is None:  # made here, so closed here; an engine connects only when used
         database = Database(settings.database_url)
@@ -108,6 +108,9 @@ def create_app(
     app[REDIS] = redis
     app[METRICS] = metrics_registry
     app[OBSERVATORY] = observatory
+    app[RECORDER] = recorder
+    app[OUTBOX_GAUGE] = OutboxGauge()
+    app[SNAPSHOTS] = Snapshots()
     app[RATE_LIMITER] = limiter
     app[STATS] = command_stats if command_stats is not None else CommandStats()
     app[PREMIUM] = premium if premium is not None else PremiumInvalidator()
@@ -124,7 +127,9 @@ def create_app(
         failures=FailureTracker())
     app.cleanup_ctx.append(_redis_context)
     status_page.install(app)  # the per-minute history and the page's sessions
+    app.cleanup_ctx.append(_outbox_gauge_context)
     setup_routes(app)
+    refusals.install(app.router)  # 404s and 405s from parts made once
     return app
 
 
@@ -154,3 +159,12 @@ async def _redis_context(app: web.Application) -> AsyncIterator[None]:
     if redis is not None:
         with contextlib.suppress(Exception):
             await redis.aclose()
+
+
+async def _outbox_gauge_context(app: web.Application) -> AsyncIterator[None]:
+    """The outbox depth read at start, then kept fresh in the background (once a second)."""
+    gauge = app[OUTBOX_GAUGE]
+    await gauge.refresh(app[DATABASE])
+    task = gauge.start(app[DATABASE])
+    yield
+    await gauge.stop(task)

@@ -1,107 +1,161 @@
-"""The edge: GET /health through the whole middleware stack against a bare aiohttp app.
+"""The edge: server CPU per request for probes, refusals and operator reads, against bare
+aiohttp in the same run; then rate-limit decisions per second for each backend.
 
-Both servers run as their own processes and are loaded alternately by the same client, so the
-ratio (goal >= 0.7) says what request IDs, security headers, errors, the rate limiter and auth
-cost per request. Then rate-limit decisions per second for each backend.
+wrk (-t1 -c16) drives the servers; each figure is the server's own CPU time per request (see
+bench/cpu.py), so a slow client cannot flatter it. Goals (issue 15):
 
-    .venv/bin/python -m bench.edge [--requests 4000] [--concurrency 32]
+- GET /health: bare/ours >= 0.70
+- a 404, 405, 401 or 429, access line included: <= 2 bare requests of CPU
+- GET /api/observability (valid key): <= 3.5 bare requests
+- a Redis-checked request: <= 1.5 bare requests
+- Redis decisions: >= 10,000/s with 32 concurrent clients
+
+    .venv/bin/python -m bench.edge [--seconds 3] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
 
-import aiohttp
 import redis.asyncio as redis_asyncio
 
-from bench.startup import BARE_APP
-from edge.rate_limit import MemoryBackend, Rate, RedisBackend
-from harness.process import base_env, free_port, start_bot, wait_until_ready
+from bench.cpu import Figure, Servers, Target, measure, print_figures
+from edge.rate_limit import LOCAL_SHARE, MemoryBackend, Rate, RedisBackend
 
-BARE = BARE_APP.replace('"/readyz"', '"/health"').replace("ready)", "ready)\n"
-                                                          "app.router.add_get('/readyz', ready)")
+BENCH_KEY = "bench-service-key-0123456789"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+HUGE = "100000000/minute"
 
-
-async def load(port: int, count: int, concurrency: int, path: str = "/health",
-               expect: int | None = 200, headers: dict[str, str] | None = None) -> float:
-    """Requests per second of GET `path` from `concurrency` concurrent clients."""
-    url = f"http://127.0.0.1:{port}{path}"
-    remaining = count
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
-                                     headers=headers) as http:
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                async with http.get(url) as response:
-                    if expect is not None and response.status != expect:
-                        raise RuntimeError(f"{path} answered {response.status}")
-                    await response.read()
-
-        started = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range(concurrency)])
-        return count / (time.perf_counter() - started)
+# Label -> (goal, comparison): "in_bare <= goal" or "of_bare >= goal".
+GOALS: dict[str, tuple[str, float]] = {
+    "GET /health": ("of_bare", 0.70),
+    "GET /no-such-page (404)": ("in_bare", 2.0),
+    "POST /health (405)": ("in_bare", 2.0),
+    "GET /api/observability, wrong key (401)": ("in_bare", 2.0),
+    "POST /api/v1/me, over budget (429)": ("in_bare", 2.0),
+    "GET /api/observability (valid key)": ("in_bare", 3.5),
+    "GET /health, Redis limiter": ("in_bare", 1.5),
+}
 
 
-async def decisions_per_second(backend: object, count: int) -> float:
-    rate = Rate(limit=10**9, window=60)
-    started = time.perf_counter()
-    for index in range(count):
-        await backend.hit(f"read:{index % 1000}", rate, time.time())  # type: ignore[attr-defined]
-    return count / (time.perf_counter() - started)
+def targets(with_redis: bool) -> list[Target]:
+    key = f"X-Api-Key: {BENCH_KEY}"
+    found = [
+        Target("GET /health", "/health"),
+        Target("GET /no-such-page (404)", "/no-such-page"),
+        Target("POST /health (405)", "/health", method="POST"),
+        Target("GET /api/observability, wrong key (401)", "/api/observability",
+               ("X-Api-Key: wrong",)),
+        Target("POST /api/v1/me, over budget (429)", "/api/v1/me", method="POST"),
+        Target("GET /api/observability (valid key)", "/api/observability", (key,)),
+        Target("GET /metrics (valid key)", "/metrics", (key,)),
+    ]
+    if with_redis:
+        found.append(Target("GET /health, Redis limiter", "/health", server="redis"))
+    return found
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=4000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        bot_port, bare_port = free_port(), free_port()
-        env = base_env(Path(folder), bot_port, LOG_LEVEL="WARNING",
-                       RATE_LIMIT_HEALTH="100000000/minute")
-        bot = start_bot(Path(folder), env)
-        bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)],  # noqa: ASYNC220
-                                text=True)
-        try:
-            wait_until_ready(bot_port, bot)
-            wait_until_ready(bare_port, bare)
-            await load(bot_port, 500, args.concurrency)
-            await load(bare_port, 500, args.concurrency)
-            full, plain = [], []
-            for _ in range(3):
-                full.append(await load(bot_port, args.requests, args.concurrency))
-                plain.append(await load(bare_port, args.requests, args.concurrency))
-            print(f"GET /health, {args.requests} requests x 3 rounds, concurrency "
-                  f"{args.concurrency}")
-            print(f"  full middleware stack {statistics.median(full):8.0f} req/s")
-            print(f"  bare aiohttp app      {statistics.median(plain):8.0f} req/s")
-            ratio = statistics.median(full) / statistics.median(plain)
-            print(f"  ratio {ratio:.2f} (goal >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'})")
-        finally:
-            for process in (bot, bare):
-                process.send_signal(signal.SIGTERM)
-                process.communicate(timeout=15)
-    memory = await decisions_per_second(MemoryBackend(), 200_000)
-    print(f"rate-limit decisions/s: memory {memory:,.0f}")
-    client = redis_asyncio.Redis.from_url("redis://127.0.0.1:6379/14")
+def verdict(figure: Figure) -> str:
+    goal = GOALS.get(figure.label)
+    if goal is None:
+        return ""
+    kind, bound = goal
+    if kind == "of_bare":
+        met = figure.of_bare >= bound
+        return f"bare/ours {figure.of_bare:.2f} (goal >= {bound:.2f}: " \
+               f"{'met' if met else 'NOT met'})"
+    met = figure.in_bare <= bound
+    return f"{figure.in_bare:.2f} bare (goal <= {bound}: {'met' if met else 'NOT met'})"
+
+
+async def redis_available() -> bool:
+    client = redis_asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
     try:
-        redis_rate = await decisions_per_second(RedisBackend(client, prefix="bench:"), 5_000)
-        print(f"rate-limit decisions/s: redis  {redis_rate:,.0f} (one round trip each)")
-        await client.flushdb()
-    except (OSError, redis_asyncio.RedisError) as exc:
-        print(f"rate-limit decisions/s: redis unavailable ({type(exc).__name__})")
+        await client.ping()
+        return True
+    except (OSError, redis_asyncio.RedisError):
+        return False
     finally:
         await client.aclose()
 
 
+async def decisions_per_second(backend: object, count: int, concurrency: int) -> float:
+    """Decisions/s from `concurrency` concurrent clients (each its own key space)."""
+    rate = Rate(limit=10**9, window=60)
+    per_client = count // concurrency
+
+    async def client(number: int) -> None:
+        for index in range(per_client):
+            await backend.hit(f"read:{number}:{index % 100}", rate,  # type: ignore[attr-defined]
+                              time.time())
+
+    started = time.perf_counter()
+    await asyncio.gather(*[client(number) for number in range(concurrency)])
+    return per_client * concurrency / (time.perf_counter() - started)
+
+
+async def rate_limit_figures(say: Callable[[str], None], concurrency: int = 32) -> dict[str, float]:
+    found = {"memory": await decisions_per_second(MemoryBackend(), 200_000, concurrency)}
+    say(f"rate-limit decisions/s, {concurrency} concurrent clients: memory "
+        f"{found['memory']:,.0f}")
+    client = redis_asyncio.Redis.from_url(REDIS_URL)
+    try:
+        for label, share in (("redis", LOCAL_SHARE), ("redis_exact", 0.0)):
+            backend = RedisBackend(client, prefix="bench:", local_share=share)
+            found[label] = await decisions_per_second(backend, 40_000, concurrency)
+            await backend.drain()
+            ok = found[label] >= 10_000
+            say(f"rate-limit decisions/s, {concurrency} concurrent clients: redis  "
+                f"{found[label]:,.0f} (goal >= 10,000: {'met' if ok else 'NOT met'}; "
+                f"{backend.round_trips:,} round trips, "
+                f"{backend.local_decisions / 40_000:.0%} decided without waiting"
+                f"{', every decision waits' if not share else ''})")
+        await client.flushdb()
+    except (OSError, redis_asyncio.RedisError) as exc:
+        say(f"rate-limit decisions/s: redis unavailable ({type(exc).__name__})")
+    finally:
+        await client.aclose()
+    return found
+
+
+def edge_figures(*, seconds: float, rounds: int,
+                 say: Callable[[str], None] = print) -> list[Figure]:
+    with_redis = asyncio.run(redis_available())
+    servers = Servers()
+    try:
+        servers.start_bare()
+        common = {"API_KEY": BENCH_KEY, "RATE_LIMIT_HEALTH": HUGE, "RATE_LIMIT_READ": HUGE,
+                  "RATE_LIMIT_WRITE": "1/hour"}
+        servers.start_project("project", **common)
+        if with_redis:
+            servers.start_project("redis", RATE_LIMIT_BACKEND="redis", REDIS_URL=REDIS_URL,
+                                  **common)
+        else:
+            say("Redis is not answering: the Redis-checked request is left out")
+        figures = measure(servers, targets(with_redis), rounds=rounds, seconds=seconds,
+                          say=say)
+    finally:
+        servers.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    figures = edge_figures(seconds=args.seconds, rounds=args.rounds)
+    print(f"server CPU per request under wrk -t1 -c16, {args.rounds} rounds x {args.seconds} s,"
+          " medians")
+    print_figures(figures)
+    for figure in figures:
+        if verdict(figure):
+            print(f"  {figure.label}: {verdict(figure)}")
+    asyncio.run(rate_limit_figures(print))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

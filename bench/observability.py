@@ -1,39 +1,37 @@
-"""Cost of the recording middleware, and memory per series.
+"""Cost of the recorder (counts, sketches, Prometheus), and memory per series.
 
-Two copies of the application run as processes, one without the recording middleware (counts,
-sketches, Prometheus), and the same client loads them alternately: the ratio of requests per
-second (goal >= 0.9) says what recording costs. The access log, a middleware of its own, runs in
-both. Then the memory of one series after 1,000,000 samples.
+Two copies of the application run as processes, one with the recorder turned off, and wrk
+loads them alternately (bench/cpu.py): the ratio of server CPU per request (with / without,
+goal <= 1.10) says what recording costs. The access line is written in both. Then the memory of
+one series after 1,000,000 samples.
 
-    .venv/bin/python -m bench.observability [--requests 8000] [--concurrency 32]
+    .venv/bin/python -m bench.observability [--seconds 2] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from aiohttp import web
 
-from bench.edge import load
-from harness.process import free_port, wait_until_ready
+from bench.cpu import Figure, Servers, Target, measure, print_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-service-key-0123456789"
+PATHS = ("/health", "/no-such-route", "/api/v1/me")
 
 
-def serve(port: int, with_recording: bool) -> None:
+def serve(with_recording: bool, port: int) -> None:
     """Child process: the real app on SQLite, optionally without the recorder."""
     import api
+    from edge.app_keys import RECORDER
     from store import migrate
     from utils.config import Settings
     from utils.logging import configure_logging
@@ -47,9 +45,7 @@ def serve(port: int, with_recording: bool) -> None:
     app = api.create_app(Settings(_env_file=None, database_url=url, api_key=BENCH_KEY,
                                   rate_limit_health="100000000/minute",
                                   rate_limit_read="100000000/minute"))
-    if not with_recording:
-        app.middlewares[:] = [middleware for middleware in app.middlewares
-                              if not getattr(middleware, "is_recorder", False)]
+    app[RECORDER].enabled = with_recording
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -67,45 +63,43 @@ def memory_per_series(samples: int) -> int:
     return sum(stat.size_diff for stat in after.compare_to(before, "filename"))
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=8000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    ports = {"with": free_port(), "without": free_port()}
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    processes = {name: subprocess.Popen(  # noqa: ASYNC220 (started once, before the timing)
-        [sys.executable, "-m", "bench.observability", "serve", str(port), name], env=env,
-        text=True) for name, port in ports.items()}
+def recording_figures(*, seconds: float = 2.0, rounds: int = 3,
+                      say: Callable[[str], None] = print) -> dict[str, float]:
+    """CPU per request with / without the recorder, per path."""
+    servers = Servers()
     try:
-        for name, process in processes.items():
-            wait_until_ready(ports[name], process)
-            await load(ports[name], 500, args.concurrency)
-        # /health: the cheapest route, where the recorder's fixed cost shows most; a 404 and a
-        # dashboard read (/api/v1/me with a service key) are access-logged like every request.
-        for path in ("/health", "/no-such-route", "/api/v1/me"):
-            rates: dict[str, list[float]] = {"with": [], "without": []}
-            for _ in range(3):
-                for name in ("with", "without"):
-                    rates[name].append(await load(ports[name], args.requests,
-                                                  args.concurrency, path, expect=None,
-                                                  headers={"X-Api-Key": BENCH_KEY}))
-            with_rate, without_rate = (statistics.median(rates[n]) for n in ("with", "without"))
-            ratio = with_rate / without_rate
-            print(f"GET {path} x {args.requests} x 3 rounds, concurrency {args.concurrency}")
-            print(f"  with recording    {with_rate:8.0f} req/s")
-            print(f"  without recording {without_rate:8.0f} req/s")
-            print(f"  ratio {ratio:.2f} (goal >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'})")
+        servers.start_bare()
+        for name in ("with", "without"):
+            servers.start_command(name, [sys.executable, "-m", "bench.observability", "serve",
+                                         name], PYTHONPATH=str(ROOT))
+        targets = [Target(f"{name}:{path}", path, (f"X-Api-Key: {BENCH_KEY}",), server=name)
+                   for path in PATHS for name in ("with", "without")]
+        figures = measure(servers, targets, rounds=rounds, seconds=seconds, say=say)
     finally:
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=15)
+        servers.stop()
+    print_figures(figures, say)
+    by_label: dict[str, Figure] = {figure.label: figure for figure in figures}
+    ratios = {}
+    for path in PATHS:
+        ratio = by_label[f"with:{path}"].cpu_us / by_label[f"without:{path}"].cpu_us
+        ratios[path] = ratio
+        say(f"GET {path}: CPU with / without recording {ratio:.2f} "
+            f"(goal <= 1.10: {'met' if ratio <= 1.1 else 'NOT met'})")
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    recording_figures(seconds=args.seconds, rounds=args.rounds)
     size = memory_per_series(1_000_000)
     print(f"memory of one series after 1,000,000 samples: {size / 1024:.1f} KiB")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "serve":
-        serve(int(sys.argv[2]), sys.argv[3] == "with")
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":  # serve {with,without} PORT
+        serve(sys.argv[2] == "with", int(sys.argv[3]))
     else:
-        asyncio.run(main())
+        main()

@@ -5,7 +5,10 @@ deliveries and posts them at a fixed concurrency. Beside it, in the same run and
 concurrency, a plain asyncpg INSERT loop writes comparable rows: the ratio says what signature
 checks, validation, the replay guard, the audit record and HTTP cost per delivery.
 
-    .venv/bin/python -m bench.webhooks [--deliveries 2000] [--concurrency 16]
+Then a steady 200 deliveries/s (open loop: each delivery leaves on schedule whatever the
+others do) and its latency p99 (goal <= 20 ms).
+
+    .venv/bin/python -m bench.webhooks [--deliveries 2000] [--concurrency 16] [--steady 5]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from bench.cpu import cpu_seconds
 from harness.process import base_env, free_port, start_bot, wait_until_ready
 from harness.signing import SECRETS, settings_overrides, standard_headers
 from store import migrate
@@ -30,6 +34,7 @@ from store import migrate
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PATH = "/webhooks/reflections"
 SECRET = SECRETS["APP_REFLECTIONS_WEBHOOK_SECRET"]
+STEADY_RATE = 200.0
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -56,11 +61,42 @@ async def run_concurrently(count: int, concurrency: int, one: object) -> tuple[f
     return time.perf_counter() - started, latencies
 
 
-async def bench_http(port: int, count: int, concurrency: int) -> tuple[float, list[float]]:
+def signed_deliveries(count: int) -> list[tuple[bytes, dict[str, str]]]:
     bodies = [json.dumps({"action": "upsert", "reflection_id": f"r{uuid.uuid4().hex}",
                           "user_id": f"u{i % 50}", "text": "a reflection " * 20}).encode()
               for i in range(count)]
-    signed = [(body, standard_headers(SECRET, body)) for body in bodies]
+    return [(body, standard_headers(SECRET, body)) for body in bodies]
+
+
+async def bench_steady(port: int, rate: float, seconds: float) -> list[float]:
+    """Deliveries sent on a fixed schedule (`rate` per second); their latencies."""
+    count = int(rate * seconds)
+    signed = signed_deliveries(count)
+    url = f"http://127.0.0.1:{port}{PATH}"
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def one(index: int) -> None:
+            body, headers = signed[index]
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"delivery failed: {response.status}")
+            latencies.append(time.perf_counter() - started)
+
+        begin = time.perf_counter()
+        tasks = []
+        for index in range(count):
+            delay = begin + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(index)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+async def bench_http(port: int, count: int, concurrency: int) -> tuple[float, list[float]]:
+    signed = signed_deliveries(count)
     url = f"http://127.0.0.1:{port}{PATH}"
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -95,12 +131,9 @@ def report(label: str, seconds: float, latencies: list[float]) -> float:
     return rate
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--deliveries", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    args = parser.parse_args()
-
+async def webhook_figures(deliveries: int = 2000, concurrency: int = 16,
+                          steady_seconds: float = 5.0) -> dict[str, float]:
+    """Rates (median of 3 interleaved rounds), their ratio, and p99 at a steady 200/s."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -115,18 +148,28 @@ async def main() -> None:
         process = start_bot(Path(folder), env)
         try:
             wait_until_ready(port, process)
-            await bench_http(port, 200, args.concurrency)  # warm-up
-            http_rates, pg_rates = [], []
-            print(f"{args.deliveries} deliveries, concurrency {args.concurrency}, 3 rounds")
+            await bench_http(port, 200, concurrency)  # warm-up
+            http_rates, pg_rates, cpu = [], [], []
+            print(f"{deliveries} deliveries, concurrency {concurrency}, 3 rounds")
             for _ in range(3):  # interleaved rounds, so machine noise hits both alike
+                before = cpu_seconds(process.pid)
                 http_rates.append(report("signed webhook -> PostgreSQL",
-                                         *await bench_http(port, args.deliveries,
-                                                           args.concurrency)))
+                                         *await bench_http(port, deliveries, concurrency)))
+                cpu.append((cpu_seconds(process.pid) - before) / deliveries)
                 pg_rates.append(report("plain asyncpg INSERT",
-                                       *await bench_asyncpg(dsn, args.deliveries,
-                                                            args.concurrency)))
+                                       *await bench_asyncpg(dsn, deliveries, concurrency)))
             ratio = statistics.median(http_rates) / statistics.median(pg_rates)
-            print(f"ratio webhook / plain INSERT (median of rounds): {ratio:.2f}")
+            print(f"server CPU per delivery (median): {statistics.median(cpu) * 1e6:.0f} us")
+            print(f"ratio webhook / plain INSERT (median of rounds): {ratio:.2f} "
+                  f"(goal >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
+            latencies = await bench_steady(port, STEADY_RATE, steady_seconds)
+            p99 = percentile(latencies, .99) * 1000
+            print(f"steady {STEADY_RATE:.0f} deliveries/s for {steady_seconds:.0f} s: p50 "
+                  f"{percentile(latencies, .5) * 1000:.1f} ms, p99 {p99:.1f} ms "
+                  f"(goal <= 20 ms: {'met' if p99 <= 20 else 'NOT met'})")
+            return {"webhook_rate": statistics.median(http_rates),
+                    "insert_rate": statistics.median(pg_rates), "ratio": ratio,
+                    "steady_p99_ms": p99, "cpu_us": statistics.median(cpu) * 1e6}
         finally:
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=15)
@@ -134,5 +177,14 @@ async def main() -> None:
             await admin.close()
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--steady", type=float, default=5.0, help="seconds at 200/s")
+    args = parser.parse_args()
+    asyncio.run(webhook_figures(args.deliveries, args.concurrency, args.steady))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -14,8 +14,8 @@ from discord.ext import commands
 from cogs import EXTENSIONS
 from command_kit.access import check_owner, declare_owner_cog
 from command_kit.confirm import ConfirmView
+from knowledge.progress import ProgressThrottle
 from knowledge.service import SyncNotConfigured
-from knowledge.sync import ProgressThrottle
 from store import audit, migrate
 from store.knowledge import SyncAlreadyRunning
 from utils.sanitize import safe_code_block

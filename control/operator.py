@@ -1,18 +1,32 @@
 """Operator endpoints: `/api/observability` (JSON) and `/metrics` (Prometheus), behind
 ALLOWED_IPS and the service key, a key with `observability:read` or a status-page session
-(`control.observers`)."""
+(`control.observers`).
+
+Neither touches the database: the outbox depth comes from the in-memory gauge (with its
+`as_of`), and each body is built at most once per SNAPSHOT_SECONDS and then served as it is, so
+a request costs a key check and a copy of bytes whatever the traffic, the uptime or the size of
+any table.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from control.observers import require_observer
-from edge.app_keys import DATABASE, GATEWAY, METRICS, OBSERVATORY, RATE_LIMITER, STATS
-from observability.prometheus import prometheus_response
-from store import outbox
+from edge.app_keys import (
+    GATEWAY,
+    METRICS,
+    OBSERVATORY,
+    OUTBOX_GAUGE,
+    RATE_LIMITER,
+    SNAPSHOTS,
+    STATS,
+)
 from utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -20,16 +34,13 @@ log = get_logger(__name__)
 routes = web.RouteTableDef()
 
 
-async def operational_state(app: web.Application) -> dict[str, Any]:
-    """The bot, rate limiter and outbox figures shared by /api/observability and /metrics."""
+
+def operational_state(app: web.Application) -> dict[str, Any]:
+    """The bot, rate limiter and outbox figures shared by /api/observability and /metrics (all
+    in memory: the outbox depth is the gauge's last reading, at `outbox_as_of`)."""
     gateway = app[GATEWAY]
     latency = getattr(gateway, "latency", None)
-    outbox_counts: dict[str, int] | None
-    try:
-        outbox_counts = await outbox.counts(app[DATABASE])
-    except Exception as exc:  # the report must still answer while the database is away
-        log.warning("outbox depth unavailable", error_type=type(exc).__name__)
-        outbox_counts = None
+    gauge = app[OUTBOX_GAUGE]
     limiter = app[RATE_LIMITER]
     return {
         "bot": {
@@ -40,7 +51,8 @@ async def operational_state(app: web.Application) -> dict[str, Any]:
             "guilds": len(getattr(gateway, "guilds", []) or []),
             "commands": app[STATS].command_counts(),
         },
-        "outbox": outbox_counts,
+        "outbox": dict(gauge.counts) if gauge.counts is not None else None,
+        "outbox_as_of": gauge.as_of_iso(),
         "rate_limiter": {"refusals": limiter.refusals, "backend_errors": limiter.backend_errors},
     }
 
@@ -49,17 +61,31 @@ async def operational_state(app: web.Application) -> dict[str, Any]:
 async def observability(request: web.Request) -> web.Response:
     """Per route and webhook: counts, success rate, p50/p95/p99 (5 min and since start)."""
     await require_observer(request)
-    report = request.app[OBSERVATORY].report()
-    report.update(await operational_state(request.app))
-    return web.json_response(report)
+    app = request.app
+
+    def build() -> bytes:
+        report = app[OBSERVATORY].report()
+        report.update(operational_state(app))
+        return json.dumps(report).encode()
+
+    return web.Response(body=app[SNAPSHOTS].get("observability", build),
+                        content_type="application/json")
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics (text format)."""
     await require_observer(request)
-    state = await operational_state(request.app)
-    registry = request.app[METRICS]
+    app = request.app
+    response = web.Response(body=app[SNAPSHOTS].get("metrics", lambda: _prometheus_text(app)))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response
+
+
+def _prometheus_text(app: web.Application) -> bytes:
+    state = operational_state(app)
+    registry = app[METRICS]
     registry.rate_limit_refusals.set(state["rate_limiter"]["refusals"])
     registry.rate_limit_backend_errors.set(state["rate_limiter"]["backend_errors"])
     latency = state["bot"]["gateway_latency_ms"]
@@ -70,4 +96,4 @@ async def metrics(request: web.Request) -> web.Response:
         registry.command_runs.labels(command, "failed").set(values["failures"])
     for status, count in (state["outbox"] or {}).items():
         registry.outbox.labels(status).set(count)
-    return prometheus_response(registry.registry)
+    return generate_latest(registry.registry)

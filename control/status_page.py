@@ -163,7 +163,7 @@ class PointSource:
     async def __call__(self) -> dict[str, Any]:
         app = self._app
         self._since, window = app[OBSERVATORY].completed(self._since)
-        state = await operational_state(app)
+        state = operational_state(app)
         now = time.time()
         runs = await _drive_runs_since(app, self._wall)
         refusals = int(state["rate_limiter"]["refusals"])

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
     from knowledge.service import KnowledgeBase
     from members.premium import PremiumInvalidator
     from observability.history import History
+    from observability.outbox_gauge import OutboxGauge
     from observability.prometheus import Metrics
+    from observability.recording import Recorder
     from observability.series import Observatory
+    from observability.snapshots import Snapshots
     from store.database import Database
     from utils.config import Settings
     from utils.secret_values import SecretSource
@@ -49,6 +52,9 @@ PREMIUM: web.AppKey[PremiumInvalidator] = web.AppKey("premium")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OBSERVATORY: web.AppKey[Observatory] = web.AppKey("observatory")
+RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
+OUTBOX_GAUGE: web.AppKey[OutboxGauge] = web.AppKey("outbox_gauge")
+SNAPSHOTS: web.AppKey[Snapshots] = web.AppKey("operator_snapshots")
 AUTH: web.AppKey[AuthContext] = web.AppKey("auth")
 STATS: web.AppKey[StatsSource] = web.AppKey("command_stats")
 SECRETS: web.AppKey[SecretSource] = web.AppKey("secrets")

@@ -1,25 +1,22 @@
 """One error shape for every failure: `{"detail": "...", "request_id": "..."}`.
 
-The error middleware turns aiohttp's HTTP exceptions and anything unexpected into that shape;
-an unexpected exception is logged with its traceback and answered with a plain 500, so no
-exception text or internal name reaches a client.
+The edge middleware (`edge.front_door`) turns aiohttp's HTTP exceptions and anything
+unexpected into that shape; an unexpected exception is logged with its traceback and answered
+with a plain 500, so no exception text or internal name reaches a client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from edge.request_id import request_id_of
-from store.database import is_unavailable
-from utils.logging import get_logger
 
-log = get_logger(__name__)
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
 def error_response(
@@ -27,16 +24,28 @@ def error_response(
     status: int,
     detail: str | None = None,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> web.Response:
     """A JSON error response in the contract's shape."""
-    body = {
-        "detail": detail or HTTPStatus(status).phrase,
-        "request_id": request_id_of(request),
-        **extra,
-    }
-    return web.json_response(body, status=status, headers=headers)
+    detail = detail or _PHRASES.get(status) or HTTPStatus(status).phrase
+    request_id = request_id_of(request)
+    if extra:
+        return web.json_response({"detail": detail, "request_id": request_id, **extra},
+                                 status=status, headers=headers)
+    # The common case, without a JSON encoder: the detail's encoding is kept (a bounded set
+    # of fixed texts), and a request ID is made of [A-Za-z0-9._-] only, so it needs none.
+    head = _HEADS.get(detail)
+    if head is None:
+        head = b'{"detail": ' + json.dumps(detail).encode() + b', "request_id": "'
+        if len(_HEADS) < _MAX_HEADS:
+            _HEADS[detail] = head
+    return web.Response(body=head + request_id.encode() + b'"}', status=status,
+                        headers=headers, content_type="application/json", charset="utf-8")
+
+
+_HEADS: dict[str, bytes] = {}
+_MAX_HEADS = 512
 
 
 class APIError(Exception):
@@ -52,34 +61,3 @@ class APIError(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
-
-
-_PASSTHROUGH_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-    except APIError as exc:
-        return error_response(request, exc.status, exc.detail, headers=dict(exc.headers),
-                              **exc.extra)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        kept = {name: exc.headers[name] for name in _PASSTHROUGH_HEADERS if name in exc.headers}
-        return error_response(request, exc.status, headers=kept)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        # From `await request.json()`: the client sent a body that is not JSON (or not UTF-8).
-        return error_response(request, 400, "request body is not valid JSON")
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        if is_unavailable(exc):
-            # The database is away: the client should retry, and nothing is broken in code.
-            log.warning("database unavailable", path=request.path, error_type=type(exc).__name__)
-            return error_response(request, 503, "temporarily unavailable, retry later",
-                                  headers={"Retry-After": "5"})
-        log.exception("unhandled error", path=request.path, method=request.method)
-        return error_response(request, 500)
-    return response

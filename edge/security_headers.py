@@ -1,7 +1,9 @@
-"""Security headers and the request ID on every response, errors and 404s included.
+"""Security headers, `Server` and the request ID: on every response, errors and 404s included.
 
-Applied in `on_response_prepare`, which runs for every response just before its headers are
-sent, so no handler or middleware can return a response without them.
+The edge middleware (`edge.front_door`) adds them to every response it returns, computed once
+from the settings. `response_headers_hook` does the same as an `on_response_prepare` hook, for
+an application whose responses do not all pass that middleware (it costs an await per response,
+so the control API does not install it).
 """
 
 from __future__ import annotations

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from knowledge.answers import LearnAnswer, answer_question
 from knowledge.llm import ChatClient
-from knowledge.sync import DriveSync, ProgressCallback, SyncReport
+from knowledge.progress import ProgressCallback
 from store import knowledge as store
 from store.database import Database
 from utils.config import Settings
 from utils.secret_manager import SecretManager
 from utils.secret_values import SecretSource
+
+if TYPE_CHECKING:  # the Drive client and pypdf load only where a folder is configured
+    from knowledge.sync import DriveSync, SyncReport
 
 
 class SyncNotConfigured(Exception):
@@ -36,8 +40,12 @@ class KnowledgeBase:
              secrets: SecretSource | None = None) -> KnowledgeBase:
         """The parts the settings configure (the LLM key is read on each call: rotation)."""
         api_key = (lambda: secrets.value("LLM_API_KEY")) if secrets is not None else None
-        return cls(settings, database,
-                   drive=DriveSync.from_settings(settings, database, secret_manager),
+        drive = None
+        if settings.drive_folder_id:
+            from knowledge.sync import DriveSync
+
+            drive = DriveSync.from_settings(settings, database, secret_manager)
+        return cls(settings, database, drive=drive,
                    llm=ChatClient.from_settings(settings, api_key=api_key))
 
     def start(self) -> None:

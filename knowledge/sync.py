@@ -24,8 +24,10 @@ from typing import Any
 from knowledge.credentials import drive_credentials_from_settings
 from knowledge.drive import DriveClient, DriveFile, FileTooLarge
 from knowledge.pdf_text import PdfLimits, SkippedDocument, extract_passages
+from knowledge.progress import ProgressCallback, ProgressThrottle
 from store import knowledge as store
 from store.database import Database
+from store.knowledge import SyncAlreadyRunning
 from utils.config import Settings
 from utils.logging import get_logger
 from utils.sanitize import safe_log_message
@@ -33,12 +35,10 @@ from utils.secret_manager import SecretManager
 
 log = get_logger(__name__)
 
-ProgressCallback = Callable[[int, int], Awaitable[None] | None]
 DriveFactory = Callable[[], Awaitable[DriveClient]]
 
 __all__ = ["DriveSync", "ProgressThrottle", "SyncAlreadyRunning", "SyncReport"]
 
-SyncAlreadyRunning = store.SyncAlreadyRunning
 
 
 @dataclass
@@ -62,30 +62,6 @@ class SyncReport:
     seconds: float = 0.0
     error: str | None = None
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
-
-
-class ProgressThrottle:
-    """Passes `(done, total)` on at most once per `interval` seconds, and always the last one.
-
-    For a Discord reply edited with the progress: `await sync.run(ProgressThrottle(edit))`.
-    """
-
-    def __init__(self, callback: ProgressCallback, interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._callback = callback
-        self._interval = interval
-        self._clock = clock
-        self._last: float | None = None
-
-    async def __call__(self, done: int, total: int) -> None:
-        now = self._clock()
-        final = done >= total
-        if not final and self._last is not None and now - self._last < self._interval:
-            return
-        self._last = now
-        result = self._callback(done, total)
-        if inspect.isawaitable(result):
-            await result
 
 
 def describe(error: BaseException) -> str:

@@ -6,13 +6,10 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterator
 
-from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
-    generate_latest,
 )
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -51,50 +48,63 @@ class Metrics:
                             registry=self.registry)
 
     def observe_request(self, route: str, status: int, kind: str, seconds: float) -> None:
-        self.http.observe(route, kind, seconds)
+        self.http.route(route).observe(kind, seconds)
+
+
+class RouteCounts:
+    """One route's requests by status class, latency bucket counts (then +Inf) and sum."""
+
+    __slots__ = ("buckets", "by_class", "sum")
+
+    def __init__(self) -> None:
+        self.by_class: defaultdict[str, int] = defaultdict(int)
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, kind: str, seconds: float) -> None:
+        self.by_class[kind] += 1
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.sum += seconds
 
 
 class RequestCollector(Collector):
     """http_requests_total and http_request_duration_seconds, kept as plain counts.
 
-    One request costs a dict lookup and a bisect, with no lock (the event loop is one thread);
-    the Prometheus families are built only when /metrics is scraped.
+    A route's counts are looked up once (the recorder keeps them); one request then costs a
+    bisect and three additions, with no lock (the event loop is one thread). The Prometheus
+    families are built only when /metrics is scraped.
     """
 
     def __init__(self) -> None:
-        self._requests: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self._buckets: dict[str, list[int]] = {}  # per route: counts per bucket, then +Inf
-        self._sums: defaultdict[str, float] = defaultdict(float)
+        self._routes: dict[str, RouteCounts] = {}
+
+    def route(self, route: str) -> RouteCounts:
+        counts = self._routes.get(route)
+        if counts is None:
+            counts = self._routes[route] = RouteCounts()
+        return counts
 
     def observe(self, route: str, kind: str, seconds: float) -> None:
-        self._requests[(route, kind)] += 1
-        counts = self._buckets.get(route)
-        if counts is None:
-            counts = self._buckets[route] = [0] * (len(LATENCY_BUCKETS) + 1)
-        counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self._sums[route] += seconds
+        self.route(route).observe(kind, seconds)
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily("http_requests", "HTTP requests by route template and "
                                        "status class", labels=["route", "status_class"])
-        for (route, kind), count in sorted(self._requests.items()):
-            requests.add_metric([route, kind], count)
+        routes = sorted(self._routes.items())
+        for route, counts in routes:
+            for kind, count in sorted(counts.by_class.items()):
+                requests.add_metric([route, kind], count)
         yield requests
         latency = HistogramMetricFamily("http_request_duration_seconds",
                                         "HTTP request latency by route template",
                                         labels=["route"])
-        for route, counts in sorted(self._buckets.items()):
+        for route, counts in routes:
+            if not any(counts.buckets):
+                continue
             cumulative, running = [], 0
-            for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts, strict=True):
+            for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts.buckets,
+                                    strict=True):
                 running += count
                 cumulative.append((bound, running))
-            latency.add_metric([route], cumulative, sum_value=self._sums[route])
+            latency.add_metric([route], cumulative, sum_value=counts.sum)
         yield latency
-
-
-def prometheus_response(registry: CollectorRegistry) -> web.Response:
-    """The registry in Prometheus text format."""
-    response = web.Response(body=generate_latest(registry))
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    response.charset = "utf-8"
-    return response

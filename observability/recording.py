@@ -1,21 +1,19 @@
-"""The recording middleware: every request, whatever its outcome, into the series and Prometheus.
+"""The recorder: every request, whatever its outcome, into the series and Prometheus.
 
-It sits outside the error and rate-limit middlewares, so it sees their 500s and 429s, and
-records under the route template (so `/api/v1/guilds/1/config` and `.../2/config` are one series
-and the number of series is bounded by the router).
+The edge middleware calls it once per request, after the error envelope and the rate limiter
+have answered, so it sees their 500s and 429s. Requests are recorded under the route template
+(so `/api/v1/guilds/1/config` and `.../2/config` are one series and the number of series is
+bounded by the router); what a route records into is looked up once per route, not per request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.abc import AbstractView
+from aiohttp.web_urldispatcher import AbstractRoute
 
-from observability.prometheus import Metrics
-from observability.series import UNMATCHED, Observatory, status_class
+from observability.prometheus import Metrics, RouteCounts
+from observability.series import UNMATCHED, Observatory, Series, status_class
 
 
 def route_template(request: web.Request) -> str:
@@ -31,42 +29,59 @@ def webhook_name(request: web.Request) -> str | None:
     return None
 
 
-OutcomeHook = Callable[[web.Request, int, float], None]
+class _Target:
+    """What one route records into."""
+
+    __slots__ = ("counts", "series", "template", "webhook")
+
+    def __init__(self, template: str, series: Series, webhook: Series | None,
+                 counts: RouteCounts) -> None:
+        self.template = template
+        self.series = series
+        self.webhook = webhook
+        self.counts = counts
 
 
-def outcome_middleware(on_done: OutcomeHook) -> Middleware:
-    """Call `on_done(request, status, seconds)` after every request, whatever its outcome:
-    a response, an HTTP exception, an error (500) or a client that went away (499)."""
+class Recorder:
+    """Counts and latencies per route template (and per webhook), for the series and
+    Prometheus alike."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response: web.StreamResponse = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        except asyncio.CancelledError:
-            status = 499  # the client went away; counted as a client-side failure
-            raise
-        finally:
-            on_done(request, status, time.perf_counter() - started)
+    def __init__(self, observatory: Observatory, metrics: Metrics) -> None:
+        self.observatory = observatory
+        self.metrics = metrics
+        self.enabled = True  # bench/observability.py measures the recorder by turning it off
+        self._targets: dict[AbstractRoute, _Target] = {}
+        self._unmatched: _Target | None = None  # made on the first miss
 
-    return middleware
+    def _target(self, template: str, webhook: str | None) -> _Target:
+        return _Target(template, self.observatory.series(template),
+                       self.observatory.webhook_series(webhook) if webhook else None,
+                       self.metrics.http.route(template))
 
+    def _target_of(self, request: web.Request) -> _Target:
+        match_info = request.match_info
+        if match_info.http_exception is not None:
+            if self._unmatched is None:
+                self._unmatched = self._target(UNMATCHED, None)
+            return self._unmatched
+        route = match_info.route
+        target = self._targets.get(route)
+        if target is None:
+            template = route_template(request)
+            if route.method == "*" or (isinstance(route.handler, type)
+                                       and issubclass(route.handler, AbstractView)):
+                # One route for several methods: the template depends on the request.
+                return self._target(template, webhook_name(request))
+            target = self._targets[route] = self._target(template, webhook_name(request))
+        return target
 
-def observability_middleware(observatory: Observatory, metrics: Metrics) -> Middleware:
-    """Counts and latencies. Outside the error and rate-limit middlewares, so it sees their
-    500s and 429s."""
-
-    def record(request: web.Request, status: int, seconds: float) -> None:
-        route = route_template(request)
-        observatory.record(route, webhook_name(request), status, seconds)
-        metrics.observe_request(route, status, status_class(status), seconds)
-
-    recorder = outcome_middleware(record)
-    recorder.is_recorder = True  # type: ignore[attr-defined]  # bench/observability.py finds it
-    return recorder
+    def record(self, request: web.Request, status: int, seconds: float) -> str:
+        """Count one request; returns its route template (for the access line)."""
+        target = self._target_of(request)
+        if self.enabled:
+            kind = status_class(status)
+            target.series.record_class(kind, seconds)
+            if target.webhook is not None:
+                target.webhook.record_class(kind, seconds)
+            target.counts.observe(kind, seconds)
+        return target.template

@@ -7,8 +7,9 @@ bounded whatever the traffic): one since start and a rolling 5-minute window mad
 
 from __future__ import annotations
 
+import math
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,31 @@ def status_class(status: int) -> str:
     return "4xx" if status >= 400 else "2xx"
 
 
+MIN_SECONDS = 1e-6
+FOLD_EVERY = 256  # samples kept raw before they go into the sketch (a bounded buffer)
+
+
 def new_sketch() -> LogCollapsingLowestDenseDDSketch:
     return LogCollapsingLowestDenseDDSketch(RELATIVE_ACCURACY, bin_limit=BIN_LIMIT)
+
+
+def fold(sketch: LogCollapsingLowestDenseDDSketch, values: list[float]) -> None:
+    """`sketch.add(v)` for every (positive) v, done as a batch: the keys are computed inline
+    with the sketch's own mapping and each distinct key is added once with its count, which
+    makes a sample about five times cheaper than one `add` call (same bins, same quantiles)."""
+    if not values:
+        return
+    mapping = sketch._mapping
+    multiplier, offset, log = mapping._multiplier, mapping._offset, math.log2
+    ceil = math.ceil
+    keys = Counter([int(ceil(log(value) * multiplier) + offset) for value in values])
+    add = sketch._store.add
+    for key, weight in keys.items():
+        add(key, float(weight))
+    sketch._count += float(len(values))
+    sketch._sum += math.fsum(values)
+    sketch._min = min(sketch._min, min(values))
+    sketch._max = max(sketch._max, max(values))
 
 
 @dataclass
@@ -43,6 +67,20 @@ class Slice:
     start: float
     sketch: LogCollapsingLowestDenseDDSketch = field(default_factory=new_sketch)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
+    pending: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float) -> None:
+        pending = self.pending
+        pending.append(seconds if seconds > MIN_SECONDS else MIN_SECONDS)
+        if len(pending) >= FOLD_EVERY:
+            self.settle()
+
+    def settle(self) -> LogCollapsingLowestDenseDDSketch:
+        """The sketch with every sample in it."""
+        if self.pending:
+            fold(self.sketch, self.pending)
+            self.pending.clear()
+        return self.sketch
 
 
 def _summary(counts: dict[str, int], sketch: LogCollapsingLowestDenseDDSketch) -> dict[str, Any]:
@@ -61,7 +99,7 @@ def _merged(parts: list[Slice]) -> tuple[dict[str, int], LogCollapsingLowestDens
     counts = dict.fromkeys(STATUS_CLASSES, 0)
     sketch = new_sketch()
     for part in parts:
-        sketch.merge(part.sketch)
+        sketch.merge(part.settle())
         for kind, count in part.counts.items():
             counts[kind] += count
     return counts, sketch
@@ -84,19 +122,24 @@ class Series:
         # A slice leaves once every sample in it is older than the window.
         while self.slices and self.slices[0].start + SLICE_SECONDS <= now - WINDOW_SECONDS:
             old = self.slices.popleft()
-            self.retired.sketch.merge(old.sketch)
+            self.retired.sketch.merge(old.settle())
             for kind, count in old.counts.items():
                 self.retired.counts[kind] += count
 
     def record(self, status: int, seconds: float) -> None:
+        self.record_class(status_class(status), seconds)
+
+    def record_class(self, kind: str, seconds: float) -> None:
+        """One sample whose status class (`status_class`) the caller already knows."""
         now = self._clock()
         start = now - now % SLICE_SECONDS
-        if not self.slices or self.slices[-1].start != start:
+        slices = self.slices
+        if not slices or slices[-1].start != start:
             self._expire(now)
-            self.slices.append(Slice(start=start))
-        current = self.slices[-1]
-        current.counts[status_class(status)] += 1
-        current.sketch.add(max(seconds, 1e-6))
+            slices.append(Slice(start=start))
+        current = slices[-1]
+        current.counts[kind] += 1
+        current.add(seconds)
 
     def report(self) -> dict[str, Any]:
         self._expire(self._clock())
@@ -118,6 +161,13 @@ class Observatory:
         self._series(self.routes, route).record(status, seconds)
         if webhook is not None:
             self._series(self.webhooks, webhook).record(status, seconds)
+
+    def series(self, route: str) -> Series:
+        """The series of one route template (made on first use)."""
+        return self._series(self.routes, route)
+
+    def webhook_series(self, webhook: str) -> Series:
+        return self._series(self.webhooks, webhook)
 
     def _series(self, table: dict[str, Series], name: str) -> Series:
         series = table.get(name)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,8 @@ from utils.logging import current_request_id, get_logger
 log = get_logger(__name__)
 
 SALT_KEY = "audit_actor_salt"
+_AUDIT_LOG = cast(Table, AuditLog.__table__)
+_INSERT = insert(_AUDIT_LOG)  # built once; the values travel as parameters
 _salt_cache: dict[object, bytes] = {}  # by engine: one salt per database
 
 
@@ -58,10 +60,11 @@ async def record(
 ) -> None:
     """Append one event in the caller's transaction. `details` must hold no personal data."""
     actor_hash = hash_actor(await actor_salt(session), actor_id) if actor_id is not None else None
-    # A Core insert: no ORM identity tracking for rows that are never read back here.
-    await session.execute(insert(AuditLog).values(
-        event=event, guild_id=guild_id, actor_hash=actor_hash, created_at=utcnow(),
-        request_id=current_request_id.get(), details=details or {}))
+    # A Core insert on the table: no ORM identity tracking or ORM insert path for rows that are
+    # never read back here.
+    await session.execute(_INSERT, {
+        "event": event, "guild_id": guild_id, "actor_hash": actor_hash, "created_at": utcnow(),
+        "request_id": current_request_id.get(), "details": details or {}})
 
 
 async def record_best_effort(database: Database, event: str, *, guild_id: int | None = None,

@@ -47,7 +47,10 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     if "poolclass" not in options:
-        options.setdefault("pool_pre_ping", True)
+        # No pre-ping round trip on every checkout (it was one of seven per webhook delivery):
+        # a connection whose socket the server or network closed is known locally, and
+        # `_drop_closed` swaps it for a new one; a failure mid-statement is a 503 (retry).
+        options.setdefault("pool_pre_ping", False)
         # Connections above pool_size are closed when returned, and opening one costs a DNS
         # lookup in a thread plus the PostgreSQL handshake: size the pool for the concurrency
         # a replica really sees (webhooks, the API and the bot together).
@@ -56,7 +59,18 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         options.setdefault("pool_timeout", 5)
     # A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
     options.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
-    return create_async_engine(url, **options)
+    engine = create_async_engine(url, **options)
+    if not options.get("pool_pre_ping"):
+        event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection whose socket is closed is replaced before use (no round trip)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise exc.DisconnectionError("connection closed while pooled")
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -67,11 +81,36 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
 
 
-def insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING` for the session's backend (PostgreSQL or SQLite)."""
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT for the session's backend (PostgreSQL or SQLite), which can take
+    `on_conflict_do_nothing()` / `on_conflict_do_update(...)`. Pass a Table for a Core statement
+    (no ORM unit of work), a mapped class for an ORM-enabled one."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    """An INSERT for a backend by name (PostgreSQL or SQLite), with ON CONFLICT clauses."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+_STATEMENTS: dict[tuple[str, Callable[[str], Any]], Any] = {}
+
+
+def statement(session: AsyncSession, build: Callable[[str], Any]) -> Any:
+    """`build(dialect name)`, made once per backend and kept: a hot path then skips building the
+    statement and its cache key on every call (values travel as execute() parameters)."""
+    key = (session.get_bind().dialect.name, build)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = build(key[0])
+    return found
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the session's backend (PostgreSQL or SQLite)."""
+    return dialect_insert(session, table).on_conflict_do_nothing()
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:

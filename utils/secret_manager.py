@@ -30,22 +30,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import google.auth
-from google.api_core import exceptions as api_exceptions
-from google.api_core import retry as api_retry
-from google.oauth2 import service_account
+from typing import TYPE_CHECKING, Any
 
 from utils.config import Settings
 from utils.logging import get_logger
 from utils.sanitize import register_secrets
+
+if TYPE_CHECKING:  # Google's libraries load when a client is first built, not at start-up
+    from google.oauth2 import service_account
 
 log = get_logger(__name__)
 
@@ -103,11 +102,16 @@ class CredentialsError(ValueError):
     """A service-account key that cannot be used (the message never includes the key)."""
 
 
-class _NoBoundaryLookupCredentials(service_account.Credentials):
+@functools.cache
+def _no_boundary_lookup_credentials() -> type[service_account.Credentials]:
     """Service-account credentials that never start the Regional Access Boundary lookup."""
+    from google.oauth2 import service_account
 
-    def _is_regional_access_boundary_lookup_required(self) -> bool:
-        return False
+    class NoBoundaryLookupCredentials(service_account.Credentials):
+        def _is_regional_access_boundary_lookup_required(self) -> bool:
+            return False
+
+    return NoBoundaryLookupCredentials
 
 
 def service_account_credentials(
@@ -125,7 +129,9 @@ def service_account_credentials(
         raise CredentialsError("the service-account key is not valid JSON") from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
         raise CredentialsError("the key is not a service-account key (type service_account)")
-    cls = service_account.Credentials if boundary_lookup else _NoBoundaryLookupCredentials
+    from google.oauth2 import service_account
+
+    cls = service_account.Credentials if boundary_lookup else _no_boundary_lookup_credentials()
     try:
         credentials: service_account.Credentials = cls.from_service_account_info(  # type: ignore[no-untyped-call]
             info, scopes=list(scopes) if scopes else None)
@@ -161,10 +167,17 @@ class _Entry:
     expires_at: float
 
 
-_RETRYABLE = api_retry.if_exception_type(
-    api_exceptions.ServiceUnavailable, api_exceptions.ResourceExhausted,
-    api_exceptions.InternalServerError, api_exceptions.BadGateway,
-    api_exceptions.GatewayTimeout)
+def _retry_policy(timeout: float) -> Any:
+    """Retry what is worth retrying (unavailable, throttled, server errors), within `timeout`."""
+    from google.api_core import exceptions as api_exceptions
+    from google.api_core import retry as api_retry
+
+    retryable = api_retry.if_exception_type(
+        api_exceptions.ServiceUnavailable, api_exceptions.ResourceExhausted,
+        api_exceptions.InternalServerError, api_exceptions.BadGateway,
+        api_exceptions.GatewayTimeout)
+    return api_retry.Retry(predicate=retryable, initial=0.2, maximum=2.0, multiplier=2.0,
+                           timeout=timeout)
 
 
 class SecretManager:
@@ -213,6 +226,8 @@ class SecretManager:
                 self._credentials_json, scopes=[CLOUD_PLATFORM_SCOPE],
                 boundary_lookup=self._api_endpoint is None)
         else:
+            import google.auth
+
             credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
         # Imported here: the client library takes a noticeable time to import, and an
         # installation without Secret Manager never needs it.
@@ -231,9 +246,7 @@ class SecretManager:
             self.calls += 1
             response = self._client.access_secret_version(
                 request={"name": reference.path(self.project_id)},
-                retry=api_retry.Retry(predicate=_RETRYABLE, initial=0.2, maximum=2.0,
-                                      multiplier=2.0, timeout=self._timeout),
-                timeout=self._timeout)
+                retry=_retry_policy(self._timeout), timeout=self._timeout)
         data: bytes = response.payload.data
         return data.decode("utf-8")
 
@@ -274,6 +287,8 @@ class SecretManager:
             value = await asyncio.to_thread(self._access, reference)
         except Exception as exc:
             kind = type(exc).__name__
+            from google.api_core import exceptions as api_exceptions
+
             if isinstance(exc, api_exceptions.RetryError) and exc.cause is not None:
                 kind = type(exc.cause).__name__
             if generation == self._generation:

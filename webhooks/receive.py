@@ -72,14 +72,15 @@ async def _record_and_apply(app: web.Application, spec: WebhookSpec, verified: V
     audit_details = {"webhook": spec.name, "delivery_id": verified.delivery_id,
                      "scheme": verified.scheme}
     async with app[DATABASE].transaction() as session:
-        if not await webhook_deliveries.record_delivery(
+        # The replay record and its audit row first (one round trip on PostgreSQL); should the
+        # effect fail, the transaction takes both back with it.
+        if not await webhook_deliveries.record_with_audit(
                 session, webhook=spec.name, delivery_id=verified.delivery_id,
-                body_sha256=body_hash(body)):
-            await audit.record(session, "webhook.duplicate", details=audit_details)
+                body_sha256=body_hash(body), details=audit_details,
+                accepted="webhook.accepted", duplicate="webhook.duplicate"):
             return {"status": "duplicate"}
         result = await spec.apply(session, payload,
                                   WebhookContext(verified.delivery_id, app.get(PREMIUM)))
-        await audit.record(session, "webhook.accepted", details=audit_details)
     return {"status": "processed", **result}
 
 

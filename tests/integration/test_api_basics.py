@@ -182,3 +182,30 @@ async def test_app_made_database_is_opened_and_closed(
     client = await aiohttp_client(api.create_app(make_settings(database_url=database_url)))
     response = await client.get("/readyz")
     assert response.status == 200
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/health"), ("POST", "/health"), ("GET", "/no/such/page"), ("GET", "/"),
+    ("GET", "/api/v1/guilds/1/config"), ("DELETE", "/api/v1/guilds/1/config"),
+    ("GET", "/webhooks/founder"), ("PATCH", "/api/observability"), ("GET", "/api/v1/"),
+])
+async def test_cheap_refusals_resolve_as_aiohttp_does(make_settings: Callable[..., Settings],
+                                                      database: Database, method: str,
+                                                      path: str) -> None:
+    """edge/refusals.py keeps aiohttp's walk: same route, same status, same Allow header."""
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web_urldispatcher import UrlDispatcher
+
+    app = api.create_app(make_settings(), database=database)
+    plain = UrlDispatcher()
+    for resource in app.router.resources():
+        plain.register_resource(resource)
+    ours = await app.router.resolve(make_mocked_request(method, path, app=app))
+    theirs = await plain.resolve(make_mocked_request(method, path, app=app))
+    if theirs.http_exception is None:
+        assert ours.route is theirs.route
+    else:
+        assert ours.http_exception is not None
+        assert ours.http_exception.status == theirs.http_exception.status
+        assert ours.http_exception.headers.get("Allow") == \
+            theirs.http_exception.headers.get("Allow")

@@ -95,3 +95,24 @@ async def test_webhook_delivery_id_is_unique_per_webhook(database: Database) -> 
 
 async def test_ping(database: Database) -> None:
     await database.ping()
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced(postgres_url: str) -> None:
+    """No pre-ping round trip: a connection the server ended while pooled is noticed locally
+    and swapped for a new one before use."""
+    import asyncio
+
+    database = Database(postgres_url)
+    other = Database(postgres_url)
+    try:
+        async with database.engine.connect() as connection:
+            pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        async with other.engine.connect() as connection:
+            assert await connection.scalar(text("SELECT pg_terminate_backend(:pid)"),
+                                           {"pid": pid})
+        await asyncio.sleep(0.2)  # the loop sees the socket close
+        async with database.engine.connect() as connection:
+            assert await connection.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await database.dispose()
+        await other.dispose()

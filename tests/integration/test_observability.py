@@ -171,3 +171,42 @@ async def test_one_access_log_line_per_request(client: Any) -> None:
             "request_id": "trace-1", "client_ip": "127.0.0.1"}
     assert isinstance(line["ms"], float)
     assert "eyJ" not in stream.getvalue()
+
+
+@pytest.mark.parametrize("path", ["/api/observability", "/metrics"])
+async def test_operator_endpoints_issue_no_sql(client: Any, database: Database,
+                                               path: str) -> None:
+    """The operator endpoints read memory only: no statement runs on a request's behalf (the
+    outbox gauge is refreshed by a task of its own, which this listener sees too)."""
+    from sqlalchemy import event
+
+    from edge.app_keys import OUTBOX_GAUGE
+    from utils.logging import current_request_id
+
+    statements: list[tuple[str | None, str]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append((current_request_id.get(), statement))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        token = current_request_id.set("probe")
+        try:  # the listener does see statements, with the request ID they run under
+            await client.app[OUTBOX_GAUGE].refresh(database)
+        finally:
+            current_request_id.reset(token)
+        for number in range(3):
+            response = await client.get(path, headers={"X-Api-Key": API_KEY,
+                                                       "X-Request-ID": f"operator-{number}"})
+            assert response.status == 200
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    assert any(request_id == "probe" for request_id, _ in statements)
+    assert [statement for request_id, statement in statements
+            if request_id is not None and request_id.startswith("operator-")] == []
+
+
+async def test_observability_marks_the_outbox_depth_with_its_time(client: Any) -> None:
+    body = await report(client)
+    assert body["outbox"] == {"pending": 0, "sending": 0, "sent": 0, "dead": 0}
+    assert body["outbox_as_of"].endswith("Z")

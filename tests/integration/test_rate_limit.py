@@ -129,3 +129,43 @@ async def test_429_carries_request_id_headers_and_the_error_shape(
                                     "request_id": "trace-429"}
     # Another class is untouched by the health budget.
     assert (await client.get("/missing")).status == 404
+
+
+async def test_concurrent_redis_decisions_share_round_trips_and_stay_exact() -> None:
+    import asyncio
+
+    async with empty_redis() as client:
+        backend = RedisBackend(client, prefix="test:")
+        clock = FakeClock()
+        limiter = RateLimiter({"read": Rate(limit=30, window=60)}, backend, clock=clock)
+        decisions = await asyncio.gather(*[limiter.check("read", "10.0.0.1")
+                                           for _ in range(50)])
+        assert sum(1 for decision in decisions if decision and decision.allowed) == 30
+        assert limiter.refusals == 20
+        assert backend.round_trips < 10  # 50 decisions, batched
+        other = await limiter.check("read", "10.0.0.2")  # alone: its own budget
+        assert other is not None
+        assert other.allowed
+
+
+async def test_under_load_redis_decisions_far_from_the_limit_need_not_wait() -> None:
+    """With a round trip in flight, hits far below the budget are decided locally and still
+    counted in Redis; near the budget every decision waits for Redis, so none is over."""
+    import asyncio
+
+    async with empty_redis() as client:
+        backend = RedisBackend(client, prefix="test:")
+        limiter = RateLimiter({"read": Rate(limit=40, window=60)}, backend, clock=FakeClock())
+        assert (await limiter.check("read", "10.0.0.1")) is not None  # Redis has answered once
+        waves = []
+        for _ in range(6):  # overlapping waves: each starts while the last is in flight
+            waves.append(asyncio.ensure_future(asyncio.gather(
+                *[limiter.check("read", "10.0.0.1") for _ in range(10)])))
+            await asyncio.sleep(0)
+        decisions = [decision for wave in waves for decision in await wave]
+        await backend.drain()  # the hits counted behind land
+        allowed = 1 + sum(1 for decision in decisions if decision and decision.allowed)
+        assert allowed == 40
+        assert backend.local_decisions > 0
+        counted = await client.get(f"test:read:10.0.0.1:60:{int(FakeClock()() // 60)}")
+        assert int(counted) == 40

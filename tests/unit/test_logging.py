@@ -74,3 +74,42 @@ def test_stdlib_extra_fields_are_masked_by_name_too() -> None:
     (record,) = records(stream)
     assert "pw-123" not in json.dumps(record)
     structlog.reset_defaults()
+
+
+def test_the_direct_access_line_is_the_pipeline_s_json() -> None:
+    """The access line skips structlog in JSON mode: still one JSON object per line, with the
+    same keys, and a method token outside the usual ones masked like any value."""
+    from utils.logging import log_access
+
+    stream = io.StringIO()
+    configure_logging(log_format="json", stream=stream)
+    try:
+        log_access("GET", "GET /api/v1/guilds/{guild_id}/config", 404, 0.25, "req-1",
+                   "127.0.0.1")
+        log_access("BREW\x1b[2J", "(unmatched)", 405, 1.0, "req-2", "::1")
+        get_logger("test").info("after")
+    finally:
+        structlog.reset_defaults()
+    first, second, third = records(stream)
+    assert {key: first[key] for key in ("method", "route", "status", "ms", "request_id",
+                                        "client_ip", "event", "logger", "level")} == {
+        "method": "GET", "route": "GET /api/v1/guilds/{guild_id}/config", "status": 404,
+        "ms": 0.25, "request_id": "req-1", "client_ip": "127.0.0.1", "event": "request",
+        "logger": "access", "level": "info"}
+    assert str(first["timestamp"]).endswith("Z")
+    assert len(str(first["timestamp"])) == 27
+    assert "\x1b" not in str(second["method"])
+    assert set(first) - {"request_id"} <= set(third) | {"method", "route", "status", "ms",
+                                                        "client_ip"}
+
+
+def test_access_lines_follow_the_level() -> None:
+    from utils.logging import log_access
+
+    stream = io.StringIO()
+    configure_logging(log_format="json", level="WARNING", stream=stream)
+    try:
+        log_access("GET", "GET /x", 200, 1.0, "req", "127.0.0.1")
+    finally:
+        structlog.reset_defaults()
+    assert stream.getvalue() == ""
