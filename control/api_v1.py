@@ -16,7 +16,7 @@ from control.policy import policy
 from edge.app_keys import AUTH, PRINCIPAL, STATS
 from edge.errors import APIError
 from store import accounts, guild_settings, revocations
-from utils.ids import USER_ID_PATTERN
+from utils.ids import USER_ID_PATTERN, DiscordId
 
 routes = web.RouteTableDef()
 
@@ -38,7 +38,7 @@ async def me(request: web.Request) -> web.Response:
 class GuildConfigChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    announcement_channel_id: int | None = Field(default=None, ge=1, lt=2**63)
+    announcement_channel_id: DiscordId | None = None
     settings: dict[str, str | int | bool | None] | None = Field(default=None, max_length=50)
 
 

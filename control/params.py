@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from edge.auth import Principal
 from edge.body import parse_json_body, require_json
 from edge.errors import APIError
-from utils.ids import parse_discord_id
+from utils.ids import parse_ascii_int, parse_discord_id
 
 MAX_PAGE = 100
 MAX_OFFSET = 1_000_000
@@ -29,8 +29,7 @@ def _query_int(request: web.Request, name: str, default: int) -> int | None:
     text = request.query.get(name)
     if text is None:
         return default
-    # int() would take "５" or " 5"; a query number is ASCII digits and nothing else.
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 7 else None
+    return parse_ascii_int(text)  # int() would take "５" or " 5": ASCII digits and nothing else
 
 
 def pagination(request: web.Request) -> tuple[int, int]:

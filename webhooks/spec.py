@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
 from utils.config import Settings
-from utils.ids import MAX_DISCORD_ID, USER_ID_PATTERN
+from utils.ids import USER_ID_PATTERN, DiscordId
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class WebhookSpec:
 
 # Field types the payload models share.
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
-DiscordId = Annotated[int, Field(ge=1, le=MAX_DISCORD_ID)]
+__all__ = ["DiscordId", "Payload", "UserId", "WebhookContext", "WebhookSpec"]
 
 
 class Payload(BaseModel):

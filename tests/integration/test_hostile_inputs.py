@@ -1,0 +1,99 @@
+"""Hostile inputs answer 4xx in the JSON shape on both backends, never 5xx (issue 14, 1-3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+import api
+from store.database import Database
+from store.models import DiscordLink
+from tests.support.webhook_support import (
+    PATHS,
+    SECRETS,
+    auth_event,
+    encode,
+    settings_overrides,
+    standard_headers,
+)
+from utils.config import Settings
+
+Client = TestClient[web.Request, web.Application]
+API_KEY = "static-service-key-0123456789abcdef"
+KEY = {"X-Api-Key": API_KEY}
+GUILD = "123456789012345678"
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+                 database: Database) -> Client:
+    settings = make_settings(**settings_overrides(
+        api_key=API_KEY, rate_limit_read="10000/minute", rate_limit_write="10000/minute",
+        rate_limit_webhook="10000/minute"))
+    return await aiohttp_client(api.create_app(settings, database=database))  # type: ignore[no-any-return]
+
+
+async def assert_error(response: Any, status: int) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/json"
+    body: dict[str, Any] = await response.json()
+    assert set(body) >= {"detail", "request_id"}
+    assert response.headers["X-Request-ID"] == body["request_id"]
+    return body
+
+
+# --- 1. ids and numbers are ASCII digits only ---------------------------------------------------
+
+@pytest.mark.parametrize("segment", [
+    "%C2%B2",  # ² (was a 500: isdigit() accepted it, int() refused it)
+    "%D9%A1",  # Arabic-Indic one (was taken as guild 1)
+    "%EF%BC%95",  # full-width five
+    "+1", "%201", "1_0", "0", "9223372036854775808",
+])
+async def test_path_ids_are_ascii_digits_only(client: Client, segment: str) -> None:
+    for method in ("GET", "PUT"):
+        response = await client.request(method, f"/api/v1/guilds/{segment}/config",
+                                        headers=KEY, json={})
+        body = await assert_error(response, 422)
+        assert body["detail"] == "guild_id must be a Discord id"
+    await assert_error(await client.get(f"/api/v1/guilds/{segment}/audit", headers=KEY), 422)
+
+
+@pytest.mark.parametrize("query", [
+    "limit=%EF%BC%95",  # full-width five (was accepted as 5)
+    "limit=%C2%B2", "offset=%D9%A1", "limit=+5", "limit=%205", "limit=5.0", "limit=1_0",
+    "offset=99999999",
+])
+async def test_pagination_numbers_are_ascii_digits_only(client: Client, query: str) -> None:
+    await assert_error(await client.get(f"/api/v1/guilds/{GUILD}/audit?{query}",
+                                        headers=KEY), 422)
+    await assert_error(await client.get(f"/api/v1/commands/stats?{query}", headers=KEY), 422)
+
+
+@pytest.mark.parametrize("channel", ['"555"', "555.0", "true", '"%C2%B2"', "9223372036854775808"])
+async def test_body_discord_ids_are_json_integers_in_range(client: Client, channel: str) -> None:
+    response = await client.put(f"/api/v1/guilds/{GUILD}/config",
+                                headers={**KEY, "Content-Type": "application/json"},
+                                data=f'{{"announcement_channel_id": {channel}}}')
+    await assert_error(response, 422)
+
+
+@pytest.mark.parametrize("provider_id", [
+    "99999999999999999999",  # 20 digits above 2**63-1: was an out-of-range insert (500)
+    "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨",  # Arabic-Indic digits
+    "１２３４５６７８９０１２３４５６７８",  # full-width digits
+])
+async def test_auth_webhook_links_only_real_snowflakes(client: Client, database: Database,
+                                                       provider_id: str) -> None:
+    body = encode(auth_event(user_id="user-x", discord_id=provider_id))
+    response = await client.post(PATHS["supabase-auth"][0], data=body, headers=standard_headers(
+        SECRETS["SUPABASE_WEBHOOK_SECRET"], body))
+    assert response.status == 200
+    assert (await response.json())["linked"] is False
+    async with database.session() as session:
+        assert (await session.scalars(select(DiscordLink))).all() == []
