@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from control.params import actor_of, page, pagination, path_id, read_model
 from control.policy import policy
 from edge.app_keys import AUTH, PRINCIPAL, STATS
+from edge.body import RequestBody
 from edge.errors import APIError
 from store import accounts, guild_settings, revocations
 from utils.ids import USER_ID_PATTERN, DiscordId
@@ -35,9 +36,7 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-class GuildConfigChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GuildConfigChange(RequestBody):
     announcement_channel_id: DiscordId | None = None
     settings: dict[str, str | int | bool | None] | None = Field(default=None, max_length=50)
 
@@ -110,9 +109,7 @@ async def get_knowledge_search(request: web.Request) -> web.Response:
     raise APIError(503, "the knowledge base is not configured")
 
 
-class RevocationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RevocationRequest(RequestBody):
     subject: str | None = Field(default=None, pattern=USER_ID_PATTERN)
     session_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
 

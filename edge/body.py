@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from edge.errors import APIError
+from utils.storable import refuse_unstorable
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class RequestBody(BaseModel):
+    """Base of the JSON bodies of /api/v1: unknown fields refused, no text PostgreSQL cannot
+    store (NUL) anywhere, so both backends give the same 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return refuse_unstorable(data)
 MAX_FIELD_ERRORS = 20
 
 

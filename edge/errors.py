@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from edge.request_id import request_id_of
-from store.database import is_unavailable
+from store.database import is_unavailable, is_unstorable
 from utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -75,6 +75,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except asyncio.CancelledError:
         raise
     except Exception as exc:
+        if is_unstorable(exc):  # text with a NUL: refused alike by both backends
+            return error_response(request, 422, "text must not contain NUL characters")
         if is_unavailable(exc):
             # The database is away: the client should retry, and nothing is broken in code.
             log.warning("database unavailable", path=request.path, error_type=type(exc).__name__)

@@ -19,7 +19,7 @@ from edge.app_keys import DATABASE, METRICS, PREMIUM, REDIS, SETTINGS
 from edge.body import parse_json_body, read_body, require_json
 from edge.errors import APIError, error_response
 from store import audit, webhook_deliveries
-from store.database import is_unavailable
+from store.database import is_unavailable, is_unstorable
 from utils.logging import get_logger
 from webhooks.signatures import Verified, WebhookRejected, body_hash, parse_secrets, verify
 from webhooks.spec import WebhookContext, WebhookSpec
@@ -110,6 +110,8 @@ async def receive(request: web.Request, spec: WebhookSpec) -> dict[str, Any]:
     except WebhookRejected:
         raise
     except Exception as exc:
+        if is_unstorable(exc):  # text PostgreSQL cannot store: the same 422 on SQLite
+            raise WebhookRejected(422, "text must not contain NUL characters") from None
         if not is_unavailable(exc):
             raise
         log.warning("webhook deferred: database unavailable", webhook=spec.name,

@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
 from utils.config import Settings
 from utils.ids import USER_ID_PATTERN, DiscordId
+from utils.storable import refuse_unstorable
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,9 @@ class Payload(BaseModel):
     """Base of every payload model: unknown fields are ignored, known ones are checked."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """No text PostgreSQL cannot store (NUL), anywhere in the payload: 422 on both backends."""
+        return refuse_unstorable(data)

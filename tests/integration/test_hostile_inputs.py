@@ -9,19 +9,23 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import StatementError
 
 import api
-from store.database import Database
+from store import accounts, audit
+from store.database import Database, is_unstorable
 from store.models import DiscordLink
 from tests.support.webhook_support import (
     PATHS,
     SECRETS,
     auth_event,
     encode,
+    row_counts,
     settings_overrides,
     standard_headers,
 )
 from utils.config import Settings
+from utils.storable import UnstorableText
 
 Client = TestClient[web.Request, web.Application]
 API_KEY = "static-service-key-0123456789abcdef"
@@ -97,3 +101,67 @@ async def test_auth_webhook_links_only_real_snowflakes(client: Client, database:
     assert (await response.json())["linked"] is False
     async with database.session() as session:
         assert (await session.scalars(select(DiscordLink))).all() == []
+
+
+# --- 3. text PostgreSQL cannot store (NUL): the same 422 on both backends -----------------------
+
+def _with_nul(where: str) -> tuple[str, dict[str, Any]]:
+    """A valid payload of some webhook with a NUL at `where`."""
+    if where == "reflection text":
+        return "reflections", {"action": "upsert", "reflection_id": "r1", "user_id": "u1",
+                               "text": "before\u0000after"}
+    event = auth_event(user_id="user-nul")
+    if where == "auth e-mail":
+        event["record"]["email"] = "a\u0000@example.com"
+    elif where == "auth name":
+        event["record"]["raw_user_meta_data"]["full_name"] = "Ada\u0000"
+    else:  # a key deep in metadata that is never stored: refused all the same, on both
+        event["record"]["raw_user_meta_data"]["deep"] = [{"k\u0000": 1}]
+    return "supabase-auth", event
+
+
+@pytest.mark.parametrize("where", ["reflection text", "auth e-mail", "auth name", "deep key"])
+async def test_signed_payload_with_nul_is_422_and_stores_nothing(
+        client: Client, database: Database, where: str) -> None:
+    name, payload = _with_nul(where)
+    path, secret_name = PATHS[name]
+    body = encode(payload)
+    assert b"\\u0000" in body
+    response = await client.post(path, data=body, headers=standard_headers(SECRETS[secret_name],
+                                                                           body))
+    error = await assert_error(response, 422)
+    assert "NUL" in str(error)
+    before = await row_counts(database, skip=frozenset({"audit_log"}))
+    assert before["webhook_deliveries"] == 0
+    assert before["reflections"] == before["users"] == 0
+
+
+@pytest.mark.parametrize("settings", [{"tz": "U\u0000TC"}, {"t\u0000z": "UTC"}])
+async def test_api_body_with_nul_is_422(client: Client, settings: dict[str, str]) -> None:
+    response = await client.put(f"/api/v1/guilds/{GUILD}/config", headers=KEY,
+                                json={"settings": settings})
+    await assert_error(response, 422)
+    current = await (await client.get(f"/api/v1/guilds/{GUILD}/config", headers=KEY)).json()
+    assert current["settings"] == {}
+
+
+async def test_the_store_refuses_nul_on_both_backends(database: Database) -> None:
+    """Whatever path text takes to the database (a command, a future route), NUL is refused
+    the same way on SQLite as on PostgreSQL, in text columns and in JSON columns."""
+
+    async def reflection(text: str) -> None:
+        async with database.transaction() as session:
+            await accounts.ensure_user(session, "user-1")
+            await accounts.share_reflection(session, "r1", "user-1", text)
+
+    async def audit_note(note: str) -> None:
+        async with database.transaction() as session:
+            await audit.record(session, "test.event", details={"note": note})
+
+    with pytest.raises(UnstorableText):
+        await reflection("a\x00b")
+    with pytest.raises(StatementError) as wrapped:  # JSON columns: wrapped by SQLAlchemy
+        await audit_note("a\x00b")
+    assert is_unstorable(wrapped.value)
+    await reflection("a\\u0000b is text, not a NUL")  # ordinary text still goes through
+    await audit_note("\\u0000 as text")
