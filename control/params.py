@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from edge.auth import Principal
-from edge.body import parse_json_body, require_json
+from edge.body import parse_json_body, read_body, require_json
 from edge.errors import APIError
 from utils.ids import parse_ascii_int, parse_discord_id
 
@@ -47,7 +47,7 @@ def page(items: list[Any], total: int, limit: int, offset: int) -> web.Response:
 
 async def read_model(request: web.Request, model: type[M]) -> M:
     require_json(request)
-    return parse_json_body(model, await request.read())  # read capped at 1 MiB (413)
+    return parse_json_body(model, await read_body(request))  # 1 MiB (413), gzip or identity
 
 
 def actor_of(principal: Principal) -> str:

@@ -13,7 +13,9 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from edge.request_id import request_id_of
 from store.database import is_unavailable, is_unstorable
@@ -72,6 +74,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (json.JSONDecodeError, UnicodeDecodeError):
         # From `await request.json()`: the client sent a body that is not JSON (or not UTF-8).
         return error_response(request, 400, "request body is not valid JSON")
+    except (HttpProcessingError, RequestPayloadError):
+        # A body that broke off or broke its framing, read by a handler without edge.body.
+        return error_response(request, 400, "the body could not be read")
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
 
+    # --- hostile input and faults ---
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    http_keepalive_seconds: float = Field(default=60.0, gt=0, le=3600)
+    http_max_connections_per_ip: int = Field(default=256, ge=1)
+
     @model_validator(mode="before")
     @classmethod
     def _blank_means_unset(cls, data: Any) -> Any:

@@ -16,7 +16,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from edge.app_keys import DATABASE, METRICS, PREMIUM, REDIS, SETTINGS
-from edge.body import parse_json_body, read_body, require_json
+from edge.body import (
+    content_coding,
+    decode_body,
+    parse_json_body,
+    read_raw_body,
+    require_json,
+)
 from edge.errors import APIError, error_response
 from store import audit, webhook_deliveries
 from store.database import is_unavailable, is_unstorable
@@ -93,12 +99,18 @@ async def receive(request: web.Request, spec: WebhookSpec) -> dict[str, Any]:
     secrets = parse_secrets(configured)
     try:
         require_json(request)
-        body = await read_body(request)
+        coding = content_coding(request)  # 415 before a byte of the body is read
+        raw = await read_raw_body(request)
     except APIError as exc:
-        raise WebhookRejected(exc.status, exc.detail) from None
-    verified = verify(request.headers, body, secrets, now=time.time(),
+        raise WebhookRejected(exc.status, exc.detail, headers=exc.headers) from None
+    # The signature covers the bytes as sent (compressed, when they were); inflate after.
+    verified = verify(request.headers, raw, secrets, now=time.time(),
                       tolerance=settings.webhook_tolerance_seconds,
                       allow_body_only=settings.webhook_allow_body_only_signatures)
+    try:
+        body = decode_body(raw, coding)
+    except APIError as exc:
+        raise WebhookRejected(exc.status, exc.detail) from None
     payload = parse_payload(body, spec.payload_model)
 
     replay = ReplayCache(app[REDIS], ttl_seconds=2 * settings.webhook_tolerance_seconds)
@@ -106,7 +118,7 @@ async def receive(request: web.Request, spec: WebhookSpec) -> dict[str, Any]:
     if await replay.seen(replay_key):
         return {"status": "duplicate"}
     try:
-        outcome = await _record_and_apply(app, spec, verified, body, payload)
+        outcome = await _record_and_apply(app, spec, verified, raw, payload)
     except WebhookRejected:
         raise
     except Exception as exc:

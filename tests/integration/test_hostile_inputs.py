@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 
 import api
+from edge.server import EdgeLimits
 from store import accounts, audit
 from store.database import Database, is_unstorable
 from store.models import DiscordLink
+from tests.support.edge_server import EdgeTestServer
+from tests.support.raw_http import exchange, request_bytes
 from tests.support.webhook_support import (
     PATHS,
     SECRETS,
@@ -39,7 +43,8 @@ async def client(aiohttp_client: Callable[..., Any], make_settings: Callable[...
     settings = make_settings(**settings_overrides(
         api_key=API_KEY, rate_limit_read="10000/minute", rate_limit_write="10000/minute",
         rate_limit_webhook="10000/minute"))
-    return await aiohttp_client(api.create_app(settings, database=database))  # type: ignore[no-any-return]
+    app = api.create_app(settings, database=database)  # served as bot.py serves it
+    return await aiohttp_client(EdgeTestServer(app, EdgeLimits.from_settings(settings)))  # type: ignore[no-any-return]
 
 
 async def assert_error(response: Any, status: int) -> dict[str, Any]:
@@ -165,3 +170,89 @@ async def test_the_store_refuses_nul_on_both_backends(database: Database) -> Non
     assert is_unstorable(wrapped.value)
     await reflection("a\\u0000b is text, not a NUL")  # ordinary text still goes through
     await audit_note("\\u0000 as text")
+
+
+# --- 2. Content-Encoding: refused before reading, signatures over the bytes as sent -------------
+
+REFLECTION = {"action": "upsert", "reflection_id": "gz1", "user_id": "u1", "text": "zipped"}
+REFLECTIONS_PATH, REFLECTIONS_SECRET = PATHS["reflections"][0], SECRETS[
+    "APP_REFLECTIONS_WEBHOOK_SECRET"]
+
+
+async def post_raw(client: Client, path: str, body: bytes, headers: dict[str, str]) -> Any:
+    """POST exactly these bytes and headers (the test client would compress nothing itself)."""
+    return await client.post(path, data=body, headers=headers,
+                             skip_auto_headers=["Content-Encoding"])
+
+
+async def test_gzip_header_on_a_body_that_is_not_gzip_is_4xx_without_a_secret(
+        client: Client) -> None:
+    body = encode(REFLECTION)
+    unsigned = await post_raw(client, REFLECTIONS_PATH, body, {
+        "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    await assert_error(unsigned, 400)  # the signature headers are missing: checked first
+    signed = standard_headers(REFLECTIONS_SECRET, body)
+    response = await post_raw(client, REFLECTIONS_PATH, body,
+                              {**signed, "Content-Encoding": "gzip"})
+    assert (await assert_error(response, 400))["detail"] == "body is not valid gzip"
+
+
+async def test_gzipped_delivery_is_verified_over_the_bytes_as_sent(client: Client,
+                                                                   database: Database) -> None:
+    compressed = gzip.compress(encode(REFLECTION))
+    headers = {**standard_headers(REFLECTIONS_SECRET, compressed), "Content-Encoding": "gzip"}
+    response = await post_raw(client, REFLECTIONS_PATH, compressed, headers)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["status"] == "processed"
+    # Signed over the inflated JSON instead: not what was sent, so not a valid signature.
+    other = {**REFLECTION, "reflection_id": "gz2"}
+    compressed = gzip.compress(encode(other))
+    headers = {**standard_headers(REFLECTIONS_SECRET, encode(other)), "Content-Encoding": "gzip"}
+    await assert_error(await post_raw(client, REFLECTIONS_PATH, compressed, headers), 401)
+    counts = await row_counts(database)
+    assert counts["reflections"] == 1
+
+
+async def test_a_gzip_bomb_stays_small(client: Client) -> None:
+    bomb = gzip.compress(b'{"text": "' + b" " * (8 * 1024 * 1024) + b'"}')
+    assert len(bomb) < 20_000
+    headers = {**standard_headers(REFLECTIONS_SECRET, bomb), "Content-Encoding": "gzip"}
+    await assert_error(await post_raw(client, REFLECTIONS_PATH, bomb, headers), 413)
+
+
+@pytest.mark.parametrize("coding", ["br", "deflate", "zstd", "compress", "gzip, gzip",
+                                    "identity, gzip", "gzip;q=1"])
+async def test_unsupported_content_encoding_is_415_before_the_body_is_read(
+        client: Client, coding: str) -> None:
+    # Headers announce 1000 bytes that never come: the answer must not wait for them.
+    for path in (REFLECTIONS_PATH, f"/api/v1/guilds/{GUILD}/config"):
+        method = "POST" if path.startswith("/webhooks/") else "PUT"
+        request = request_bytes(method, path, {
+            **KEY, "Content-Type": "application/json", "Content-Encoding": coding,
+            "Content-Length": "1000"})
+        response = await exchange(client.server.port or 0, request, limit_seconds=5)
+        assert response.status == 415, response
+        assert response.json()["detail"] == "Content-Encoding must be gzip or identity"
+
+
+async def test_api_bodies_may_be_gzipped(client: Client) -> None:
+    body = gzip.compress(encode({"settings": {"tz": "UTC"}}))
+    response = await client.put(f"/api/v1/guilds/{GUILD}/config", data=body, headers={
+        **KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["settings"] == {"tz": "UTC"}
+
+
+@pytest.mark.parametrize("framing", [
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",  # a chunk size that is no number
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}\r\n0\r\n\r\n",  # a chunk shorter than its size
+])
+async def test_a_body_with_broken_framing_is_400_in_the_json_shape(client: Client,
+                                                                   framing: bytes) -> None:
+    for path in (REFLECTIONS_PATH, f"/api/v1/guilds/{GUILD}/config"):
+        method = "POST" if path.startswith("/webhooks/") else "PUT"
+        head = request_bytes(method, path, {
+            **standard_headers(REFLECTIONS_SECRET, b"{}"), **KEY})[:-2]
+        response = await exchange(client.server.port or 0, head + framing, limit_seconds=5)
+        assert response.status == 400, response
+        assert set(response.json()) >= {"detail", "request_id"}
