@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from control.params import responds
 from edge.app_keys import DATABASE, GATEWAY, METRICS, OBSERVATORY, RATE_LIMITER, SETTINGS, STATS
 from edge.client_ip import client_ip, in_networks
 from edge.errors import APIError
@@ -67,6 +68,7 @@ async def operational_state(app: web.Application) -> dict[str, Any]:
 
 
 @routes.get("/api/observability")
+@responds(200, dict[str, Any], "the report (see docs/api.md)")
 async def observability(request: web.Request) -> web.Response:
     """Per route and webhook: counts, success rate, p50/p95/p99 (5 min and since start)."""
     _require_operator(request)
@@ -76,6 +78,7 @@ async def observability(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
+@responds(200, "text/plain", "Prometheus text format")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics (text format)."""
     _require_operator(request)

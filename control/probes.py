@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Literal
 
+from aiohttp import web
+from pydantic import BaseModel
+
+from control.params import reply, responds
 from edge.app_keys import DATABASE, GATEWAY
 from edge.errors import error_response
 from utils.logging import get_logger
@@ -13,19 +17,34 @@ log = get_logger(__name__)
 READINESS_TIMEOUT_SECONDS = 2.0
 
 routes = web.RouteTableDef()
+Check = Literal["ok", "off", "unavailable", "disconnected", "degraded"]
+
+
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, Check]
+
+
+_ALIVE = Alive(status="ok").model_dump()  # made once: liveness stays as cheap as it was
 
 
 @routes.get("/health")
 @routes.get("/healthz")
+@responds(200, Alive)
 async def liveness(request: web.Request) -> web.Response:
     """200 while the process serves requests; it checks nothing else on purpose."""
-    return web.json_response({"status": "ok"})
+    return web.json_response(_ALIVE)
 
 
 @routes.get("/readyz")
+@responds(200, Ready)
 async def readiness(request: web.Request) -> web.Response:
     """200 when the database answers and, with the bot on, the gateway is connected."""
-    checks: dict[str, str] = {}
+    checks: dict[str, Check] = {}
     try:
         await request.app[DATABASE].ping(limit_seconds=READINESS_TIMEOUT_SECONDS)
         checks["database"] = "ok"
@@ -41,4 +60,4 @@ async def readiness(request: web.Request) -> web.Response:
     failing = [part for part, state in checks.items() if state not in ("ok", "off")]
     if failing:
         return error_response(request, 503, f"not ready: {', '.join(failing)}", checks=checks)
-    return web.json_response({"status": "ready", "checks": checks})
+    return reply(Ready(status="ready", checks=checks))

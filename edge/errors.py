@@ -16,12 +16,28 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge.request_id import request_id_of
 from store.database import is_unavailable, is_unstorable
 from utils.logging import get_logger
 
 log = get_logger(__name__)
+
+
+class FieldError(BaseModel):
+    loc: str = Field(description="the failing field, dotted (never its value)")
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `error_response` builds it; the OpenAPI document shows it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+    request_id: str
+    errors: list[FieldError] | None = Field(default=None, description="422: failing fields")
 
 
 def error_response(
