@@ -11,7 +11,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
-import redis.asyncio as redis_asyncio
 from aiohttp import web
 
 import webhooks
@@ -37,6 +36,7 @@ from edge.body import MAX_BODY_BYTES, MAX_HEADER_BYTES
 from edge.errors import error_middleware
 from edge.lockout import FailureTracker
 from edge.rate_limit import build_rate_limiter, rate_limit_middleware
+from edge.redis_breaker import RedisBreaker, redis_client
 from edge.request_id import request_id_middleware
 from edge.security_headers import response_headers_hook
 from members.premium import PremiumInvalidator
@@ -53,8 +53,6 @@ __all__ = ["create_app"]
 
 log = get_logger(__name__)
 
-REDIS_TIMEOUT_SECONDS = 2
-
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -68,10 +66,12 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the application. Resources passed in stay open; ones made here close with it."""
-    # A client connects on first use: made here, closed in the cleanup context below.
-    redis = redis_asyncio.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS) if settings.redis_url else None
+    # A client connects on first use: made here, closed in the cleanup context below. Every
+    # use goes through its circuit breaker (edge/redis_breaker.py).
+    redis = RedisBreaker(
+        redis_client(settings.redis_url.get_secret_value(), settings.redis_timeout_seconds),
+        timeout=settings.redis_timeout_seconds, open_seconds=settings.redis_breaker_seconds,
+    ) if settings.redis_url else None
     limiter = build_rate_limiter(settings, redis=redis, clock=clock)
     observatory = Observatory()
     metrics_registry = Metrics()
@@ -131,11 +131,7 @@ def setup_routes(app: web.Application) -> None:
 async def _redis_context(app: web.Application) -> AsyncIterator[None]:
     """Premium invalidations from other replicas while the app runs; Redis closed after."""
     redis = app[REDIS]
-    try:
-        await app[PREMIUM].start(redis)
-    except (OSError, redis_asyncio.RedisError) as exc:
-        log.warning("premium invalidations from other replicas are off",
-                    error_type=type(exc).__name__)
+    await app[PREMIUM].start(redis)  # subscribes in the background, through the breaker
     yield
     await app[PREMIUM].stop()
     if redis is not None:

@@ -10,9 +10,19 @@ from typing import Any
 from aiohttp import web
 
 from control.params import responds
-from edge.app_keys import DATABASE, GATEWAY, METRICS, OBSERVATORY, RATE_LIMITER, SETTINGS, STATS
+from edge.app_keys import (
+    DATABASE,
+    GATEWAY,
+    METRICS,
+    OBSERVATORY,
+    RATE_LIMITER,
+    REDIS,
+    SETTINGS,
+    STATS,
+)
 from edge.client_ip import client_ip, in_networks
 from edge.errors import APIError
+from edge.redis_breaker import STATE_VALUES
 from observability.prometheus import prometheus_response
 from store import outbox
 from utils.config import IPNetwork
@@ -64,7 +74,16 @@ async def operational_state(app: web.Application) -> dict[str, Any]:
         },
         "outbox": outbox_counts,
         "rate_limiter": {"refusals": limiter.refusals, "backend_errors": limiter.backend_errors},
+        "redis": _redis_state(app),
     }
+
+
+def _redis_state(app: web.Application) -> dict[str, Any] | None:
+    breaker = app[REDIS]
+    if breaker is None:
+        return None
+    return {"breaker": breaker.state, "failures": breaker.failures, "skipped": breaker.skipped,
+            "opened": breaker.opened}
 
 
 @routes.get("/api/observability")
@@ -92,6 +111,9 @@ async def metrics(request: web.Request) -> web.Response:
     for command, values in state["bot"]["commands"].items():
         registry.command_runs.labels(command, "ok").set(values["runs"] - values["failures"])
         registry.command_runs.labels(command, "failed").set(values["failures"])
+    redis = state["redis"]
+    registry.redis_breaker_state.set(
+        STATE_VALUES[redis["breaker"]] if redis is not None else math.nan)
     for status, count in (state["outbox"] or {}).items():
         registry.outbox.labels(status).set(count)
     return prometheus_response(registry.registry)

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 if TYPE_CHECKING:
-    import redis.asyncio as redis_asyncio
-
     from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
+    from edge.redis_breaker import RedisBreaker
     from members.premium import PremiumInvalidator
     from observability.prometheus import Metrics
     from observability.series import Observatory
@@ -40,7 +39,7 @@ class StatsSource(Protocol):
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 GATEWAY: web.AppKey[GatewayStatus | None] = web.AppKey("gateway")
-REDIS: web.AppKey[redis_asyncio.Redis | None] = web.AppKey("redis")
+REDIS: web.AppKey[RedisBreaker | None] = web.AppKey("redis")  # the client behind its breaker
 PREMIUM: web.AppKey[PremiumInvalidator] = web.AppKey("premium")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")

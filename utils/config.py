@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     http_keepalive_seconds: float = Field(default=60.0, gt=0, le=3600)
     http_max_connections_per_ip: int = Field(default=256, ge=1)
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+    redis_breaker_seconds: float = Field(default=5.0, gt=0, le=600)
 
     @model_validator(mode="before")
     @classmethod

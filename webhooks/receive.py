@@ -7,11 +7,11 @@ Retry-After and nothing is recorded, so the sender retries.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as redis_asyncio
 from aiohttp import web
 from pydantic import BaseModel
 
@@ -24,6 +24,7 @@ from edge.body import (
     require_json,
 )
 from edge.errors import APIError, error_response
+from edge.redis_breaker import RedisBreaker, RedisUnavailable
 from store import audit, webhook_deliveries
 from store.database import is_unavailable, is_unstorable
 from utils.logging import get_logger
@@ -47,29 +48,30 @@ class ReplayCache:
     """Shares "already processed" across replicas through Redis (the database stays the truth).
 
     A key is written only after the delivery's transaction commits, so a crash before the commit
-    can never make a retry look like a duplicate. Redis errors are logged and ignored.
+    can never make a retry look like a duplicate. Without Redis (not configured, or its breaker
+    open) the database's unique delivery id is the guard; the breaker logs the outage once.
     """
 
-    def __init__(self, redis: redis_asyncio.Redis | None, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisBreaker | None, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
 
     async def seen(self, key: str) -> bool:
         if self._redis is None:
             return False
+        client = self._redis.client
         try:
-            return bool(await self._redis.exists(REPLAY_KEY_PREFIX + key))
-        except (OSError, redis_asyncio.RedisError) as exc:
-            log.warning("replay cache unavailable", error_type=type(exc).__name__)
+            return bool(await self._redis.run(lambda: client.exists(REPLAY_KEY_PREFIX + key)))
+        except RedisUnavailable:
             return False
 
     async def remember(self, key: str) -> None:
         if self._redis is None:
             return
-        try:
-            await self._redis.set(REPLAY_KEY_PREFIX + key, "1", nx=True, ex=self._ttl)
-        except (OSError, redis_asyncio.RedisError) as exc:
-            log.warning("replay cache unavailable", error_type=type(exc).__name__)
+        client = self._redis.client
+        with contextlib.suppress(RedisUnavailable):
+            await self._redis.run(lambda: client.set(REPLAY_KEY_PREFIX + key, "1", nx=True,
+                                                     ex=self._ttl))
 
 
 async def _record_and_apply(app: web.Application, spec: WebhookSpec, verified: Verified,
