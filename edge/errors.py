@@ -19,7 +19,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.request_id import request_id_of
-from store.database import is_unavailable, is_unstorable
+from store.database import is_conflict, is_unavailable, is_unstorable
 from utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -98,6 +98,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         if is_unstorable(exc):  # text with a NUL: refused alike by both backends
             return error_response(request, 422, "text must not contain NUL characters")
+        if is_conflict(exc):  # a concurrent request inserted the same row first
+            return error_response(request, 409, "conflicts with a concurrent change, retry",
+                                  headers={"Retry-After": "1"})
         if is_unavailable(exc):
             # The database is away: the client should retry, and nothing is broken in code.
             log.warning("database unavailable", path=request.path, error_type=type(exc).__name__)

@@ -97,6 +97,19 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
 
 
+_UNIQUE_SQLITE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+def is_conflict(error: BaseException) -> bool:
+    """True when `error` is a unique-key violation: a concurrent transaction inserted the same
+    row first (two first deliveries for one new user). Trying again finds the row."""
+    if not isinstance(error, exc.IntegrityError):
+        return False
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) == "23505" or \
+        getattr(orig, "sqlite_errorname", None) in _UNIQUE_SQLITE
+
+
 def is_unstorable(error: BaseException) -> bool:
     """True when `error` is text refused for a NUL (JSON columns report it wrapped)."""
     return isinstance(error, UnstorableText) or (

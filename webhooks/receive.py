@@ -26,7 +26,7 @@ from edge.body import (
 from edge.errors import APIError, error_response
 from edge.redis_breaker import RedisBreaker, RedisUnavailable
 from store import audit, webhook_deliveries
-from store.database import is_unavailable, is_unstorable
+from store.database import is_conflict, is_unavailable, is_unstorable
 from utils.logging import get_logger
 from webhooks.signatures import Verified, WebhookRejected, body_hash, parse_secrets, verify
 from webhooks.spec import WebhookContext, WebhookSpec
@@ -35,6 +35,7 @@ log = get_logger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
 REPLAY_KEY_PREFIX = "webhook:seen:"
+CONFLICT_ATTEMPTS = 3
 
 
 def parse_payload(body: bytes, model: type[BaseModel]) -> BaseModel:
@@ -119,8 +120,26 @@ async def receive(request: web.Request, spec: WebhookSpec) -> dict[str, Any]:
     replay_key = f"{spec.name}:{verified.delivery_id}"
     if await replay.seen(replay_key):
         return {"status": "duplicate"}
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            outcome = await _apply_once(app, spec, verified, raw, payload)
+            break
+        except Exception as exc:
+            # Another delivery inserted the same row (a new user, a new reflection) between
+            # our read and our write; nothing was recorded. Again: the row is there now.
+            if not is_conflict(exc):
+                raise
+            if attempt == CONFLICT_ATTEMPTS:
+                raise WebhookRejected(409, "conflicts with a concurrent change, retry later",
+                                      headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+    await replay.remember(replay_key)
+    return outcome
+
+
+async def _apply_once(app: web.Application, spec: WebhookSpec, verified: Verified, raw: bytes,
+                      payload: BaseModel) -> dict[str, Any]:
     try:
-        outcome = await _record_and_apply(app, spec, verified, raw, payload)
+        return await _record_and_apply(app, spec, verified, raw, payload)
     except WebhookRejected:
         raise
     except Exception as exc:
@@ -132,8 +151,6 @@ async def receive(request: web.Request, spec: WebhookSpec) -> dict[str, Any]:
                     error_type=type(exc).__name__)
         raise WebhookRejected(503, "temporarily unavailable, retry later",
                               headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
-    await replay.remember(replay_key)
-    return outcome
 
 
 def webhook_handler(spec: WebhookSpec) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Callable
 from typing import Any
@@ -256,3 +257,26 @@ async def test_a_body_with_broken_framing_is_400_in_the_json_shape(client: Clien
         response = await exchange(client.server.port or 0, head + framing, limit_seconds=5)
         assert response.status == 400, response
         assert set(response.json()) >= {"detail", "request_id"}
+
+
+# --- concurrent first writes: a lost race is retried, never a 500 --------------------------------
+
+async def test_concurrent_first_deliveries_for_one_new_user_all_apply(
+        client: Client, database: Database) -> None:
+    """Ten reflections of a user the database does not know yet, at once: each delivery makes
+    the bare user row; the losers of that race try again instead of answering 500."""
+    bodies = [encode({"action": "upsert", "reflection_id": f"race-{number}",
+                      "user_id": "new-user", "text": "t"}) for number in range(10)]
+    responses = await asyncio.gather(*[
+        client.post(REFLECTIONS_PATH, data=body,
+                    headers=standard_headers(REFLECTIONS_SECRET, body)) for body in bodies])
+    assert [response.status for response in responses] == [200] * 10
+    counts = await row_counts(database)
+    assert (counts["users"], counts["reflections"]) == (1, 10)
+
+
+async def test_concurrent_first_config_writes_are_never_a_500(client: Client) -> None:
+    responses = await asyncio.gather(*[
+        client.put("/api/v1/guilds/777777777777777777/config", headers=KEY,
+                   json={"settings": {"n": number}}) for number in range(10)])
+    assert {response.status for response in responses} <= {200, 409}
