@@ -25,7 +25,9 @@ from pydantic.json_schema import models_json_schema
 import webhooks
 from control.params import BODY_ATTRIBUTE, QUERY_ATTRIBUTE, RESPONSES_ATTRIBUTE, responds
 from control.policy import policy_of
+from edge.app_keys import SETTINGS
 from edge.errors import ErrorBody
+from utils.config import Settings
 from utils.ids import DISCORD_ID_PATTERN
 
 __all__ = ["build_document", "openapi_document"]
@@ -38,12 +40,10 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
                  "description": "a Discord id (1 to 2**63-1) in ASCII digits"},
 }
 OPERATOR_PATHS = frozenset({"/metrics", "/api/observability"})
-WEBHOOK_HEADERS = [
-    {"name": "webhook-id", "in": "header", "required": False,
-     "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"}},
-    {"name": "webhook-timestamp", "in": "header", "required": False,
-     "schema": {"type": "string", "pattern": r"^[0-9]{1,12}$"}},
-]
+WEBHOOK_HEADERS = {
+    "webhook-id": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+    "webhook-timestamp": {"type": "string", "pattern": r"^[0-9]{1,12}$"},
+}
 
 
 class WebhookOutcome(BaseModel):
@@ -124,7 +124,7 @@ def _json(schema: Any) -> dict[str, Any]:
 
 
 def _operation(method: str, path: str, handler: Any, operation_id: str,
-               schemas: _Schemas) -> dict[str, Any]:
+               schemas: _Schemas, settings: Settings) -> dict[str, Any]:
     doc = inspect.getdoc(handler) or ""
     summary = doc.splitlines()[0] if doc else handler.__name__.replace("_", " ")
     parameters: list[dict[str, Any]] = [
@@ -146,7 +146,10 @@ def _operation(method: str, path: str, handler: Any, operation_id: str,
     spec = next((spec for spec in webhooks.WEBHOOKS if spec.path == path), None)
     if spec is not None:
         body_model = spec.payload_model
-        operation["parameters"] = WEBHOOK_HEADERS
+        # Standard Webhooks headers: required unless body-only signatures are allowed.
+        standard_only = not settings.webhook_allow_body_only_signatures
+        operation["parameters"] = [{"name": name, "in": "header", "required": standard_only,
+                                    "schema": schema} for name, schema in WEBHOOK_HEADERS.items()]
     if body_model is not None:
         operation["requestBody"] = {"required": True,
                                     "content": _json(schemas.schema_of(body_model, "validation"))}
@@ -206,7 +209,7 @@ def build_document(app: web.Application) -> dict[str, Any]:
         operation_id = name if uses[name] == 1 else \
             f"{name}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}"
         paths.setdefault(path, {})[method] = _operation(method, path, handler, operation_id,
-                                                        schemas)
+                                                        schemas, app[SETTINGS])
     document = {
         "openapi": "3.1.0",
         "info": {"title": "Community bot control API", "version": "1",
