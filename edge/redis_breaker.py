@@ -20,6 +20,7 @@ and only while the breaker is deciding: the first failures, and one probe per `o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
@@ -62,6 +63,7 @@ class RedisBreaker:
         self._retry_at = 0.0
         self._probing = False
         self._listeners: list[Callable[[State], None]] = []
+        self._reset: asyncio.Future[None] | None = None
         self.failures = 0  # calls that failed
         self.skipped = 0  # calls not made because the circuit was open
         self.opened = 0  # times the circuit opened
@@ -118,6 +120,13 @@ class RedisBreaker:
             log.warning("redis unavailable: circuit open, doing without it",
                         error_type=type(error).__name__, retry_seconds=self.open_seconds)
         self._change("open")
+        # Pooled connections may be broken (closed by a restart, or desynchronised by a
+        # silence): drop them all, so the probe and the calls after it start afresh.
+        self._reset = asyncio.ensure_future(self._drop_connections())
+
+    async def _drop_connections(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.connection_pool.disconnect(inuse_connections=True)
 
     def _change(self, state: State) -> None:
         if state == self._state:
