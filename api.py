@@ -11,7 +11,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
-import redis.asyncio as redis_asyncio
 from aiohttp import web
 
 import webhooks
@@ -42,6 +41,7 @@ from edge.body import MAX_BODY_BYTES, MAX_HEADER_BYTES
 from edge.front_door import edge_middleware
 from edge.lockout import FailureTracker
 from edge.rate_limit import build_rate_limiter
+from edge.redis_breaker import RedisBreaker, redis_client
 from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
@@ -60,8 +60,6 @@ __all__ = ["create_app"]
 
 log = get_logger(__name__)
 
-REDIS_TIMEOUT_SECONDS = 2
-
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -77,10 +75,12 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the application. Resources passed in stay open; ones made here close with it."""
-    # A client connects on first use: made here, closed in the cleanup context below.
-    redis = redis_asyncio.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS) if settings.redis_url else None
+    # A client connects on first use: made here, closed in the cleanup context below. Every
+    # use goes through its circuit breaker (edge/redis_breaker.py).
+    redis = RedisBreaker(
+        redis_client(settings.redis_url.get_secret_value(), settings.redis_timeout_seconds),
+        timeout=settings.redis_timeout_seconds, open_seconds=settings.redis_breaker_seconds,
+    ) if settings.redis_url else None
     limiter = build_rate_limiter(settings, redis=redis, clock=clock)
     observatory = Observatory()
     metrics_registry = Metrics()
@@ -96,7 +96,10 @@ def create_app(
         client_max_size=MAX_BODY_BYTES,
         # Headers up to 16 KiB reach our handlers, which refuse oversized ones with the JSON
         # error shape; beyond that aiohttp's parser answers a plain-text 400 itself.
-        handler_args={"max_field_size": MAX_HEADER_BYTES, "max_line_size": MAX_HEADER_BYTES},
+        # Bodies arrive as sent: webhook signatures cover the raw bytes, and edge.body inflates
+        # gzip itself within the size limit (aiohttp would inflate before any check).
+        handler_args={"max_field_size": MAX_HEADER_BYTES, "max_line_size": MAX_HEADER_BYTES,
+                      "auto_decompress": False},
     )
 
     if database is None:  # made here, so closed here; an engine connects only when used
@@ -149,11 +152,7 @@ def setup_routes(app: web.Application) -> None:
 async def _redis_context(app: web.Application) -> AsyncIterator[None]:
     """Premium invalidations from other replicas while the app runs; Redis closed after."""
     redis = app[REDIS]
-    try:
-        await app[PREMIUM].start(redis)
-    except (OSError, redis_asyncio.RedisError) as exc:
-        log.warning("premium invalidations from other replicas are off",
-                    error_type=type(exc).__name__)
+    await app[PREMIUM].start(redis)  # subscribes in the background, through the breaker
     yield
     await app[PREMIUM].stop()
     if redis is not None:

@@ -33,6 +33,7 @@ from command_kit.access import holds_admin
 from command_kit.errors import on_app_command_error, on_prefix_command_error
 from delivery.discord_delivery import deliver
 from delivery.outbox_worker import OutboxWorker
+from edge.server import EdgeAppRunner, EdgeLimits
 from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
@@ -216,7 +217,10 @@ async def serve(settings: Settings) -> int:
 
     app = api.create_app(settings, database=database, gateway=bot, premium=premium,
                          command_stats=command_stats, secrets=secrets, knowledge=knowledge)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    # EdgeAppRunner: JSON answers for aiohttp's own refusals, header/body/keep-alive deadlines
+    # and the per-address connection cap (edge/server.py).
+    runner = EdgeAppRunner(app, limits=EdgeLimits.from_settings(settings), access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.api_host, settings.api_port).start()

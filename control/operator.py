@@ -18,15 +18,18 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from control.observers import require_observer
+from control.params import responds
 from edge.app_keys import (
     GATEWAY,
     METRICS,
     OBSERVATORY,
     OUTBOX_GAUGE,
     RATE_LIMITER,
+    REDIS,
     SNAPSHOTS,
     STATS,
 )
+from edge.redis_breaker import STATE_VALUES
 from utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -54,10 +57,20 @@ def operational_state(app: web.Application) -> dict[str, Any]:
         "outbox": dict(gauge.counts) if gauge.counts is not None else None,
         "outbox_as_of": gauge.as_of_iso(),
         "rate_limiter": {"refusals": limiter.refusals, "backend_errors": limiter.backend_errors},
+        "redis": _redis_state(app),
     }
 
 
+def _redis_state(app: web.Application) -> dict[str, Any] | None:
+    breaker = app[REDIS]
+    if breaker is None:
+        return None
+    return {"breaker": breaker.state, "failures": breaker.failures, "skipped": breaker.skipped,
+            "opened": breaker.opened}
+
+
 @routes.get("/api/observability")
+@responds(200, dict[str, Any], "the report (see docs/api.md)")
 async def observability(request: web.Request) -> web.Response:
     """Per route and webhook: counts, success rate, p50/p95/p99 (5 min and since start)."""
     await require_observer(request)
@@ -73,6 +86,7 @@ async def observability(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
+@responds(200, "text/plain", "Prometheus text format")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus metrics (text format)."""
     await require_observer(request)
@@ -94,6 +108,9 @@ def _prometheus_text(app: web.Application) -> bytes:
     for command, values in state["bot"]["commands"].items():
         registry.command_runs.labels(command, "ok").set(values["runs"] - values["failures"])
         registry.command_runs.labels(command, "failed").set(values["failures"])
+    redis = state["redis"]
+    registry.redis_breaker_state.set(
+        STATE_VALUES[redis["breaker"]] if redis is not None else math.nan)
     for status, count in (state["outbox"] or {}).items():
         registry.outbox.labels(status).set(count)
     return generate_latest(registry.registry)

@@ -38,6 +38,7 @@ from prometheus_client import Gauge, Info, ProcessCollector
 
 from control.observers import check_address, require_observer, session_valid
 from control.operator import operational_state
+from control.params import responds
 from edge.app_keys import (
     AUTH,
     DATABASE,
@@ -245,6 +246,7 @@ def _same_origin(request: web.Request) -> bool:
 
 
 @routes.get("/status")
+@responds(200, "text/html", "the page, or its sign-in form")
 async def status_page(request: web.Request) -> web.Response:
     """The operator status page (HTML), or its sign-in form without a session."""
     check_address(request)
@@ -254,6 +256,7 @@ async def status_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/status/static/{name}")
+@responds(200, "text/plain", "status.js or status.css")
 async def status_static(request: web.Request) -> web.Response:
     """The status page's script and style sheet."""
     found = _FILES.get(request.match_info["name"])
@@ -266,6 +269,7 @@ async def status_static(request: web.Request) -> web.Response:
 
 
 @routes.post("/status/sign-in")
+@responds(303, None, "signed in: a session cookie, and back to /status")
 async def status_sign_in(request: web.Request) -> web.Response:
     """Exchange the operator key (form field `key`) for a session cookie; 303 to /status."""
     check_address(request)
@@ -297,6 +301,7 @@ async def status_sign_in(request: web.Request) -> web.Response:
 
 
 @routes.post("/status/sign-out")
+@responds(303, None, "signed out, back to /status")
 async def status_sign_out(request: web.Request) -> web.Response:
     """End the session (the cookie is deleted and refused from now on); 303 to /status."""
     if not _same_origin(request):
@@ -324,6 +329,7 @@ def _minutes(request: web.Request) -> int:
 
 
 @routes.get("/api/observability/history")
+@responds(200, dict[str, Any], "per-minute points (see docs/api.md)")
 async def observability_history(request: web.Request) -> web.Response:
     """Per-minute points of the last `minutes` (1..1440, default 60), with the process."""
     await require_observer(request)

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 if TYPE_CHECKING:
-    import redis.asyncio as redis_asyncio
-
     from edge.auth import AuthContext, Principal
     from edge.rate_limit import RateLimiter
+    from edge.redis_breaker import RedisBreaker
     from edge.sessions import SessionSigner
     from knowledge.service import KnowledgeBase
     from members.premium import PremiumInvalidator
@@ -47,7 +46,7 @@ class StatsSource(Protocol):
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 GATEWAY: web.AppKey[GatewayStatus | None] = web.AppKey("gateway")
-REDIS: web.AppKey[redis_asyncio.Redis | None] = web.AppKey("redis")
+REDIS: web.AppKey[RedisBreaker | None] = web.AppKey("redis")  # the client behind its breaker
 PREMIUM: web.AppKey[PremiumInvalidator] = web.AppKey("premium")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")

@@ -13,10 +13,26 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge.request_id import request_id_of
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
+class FieldError(BaseModel):
+    loc: str = Field(description="the failing field, dotted (never its value)")
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `error_response` builds it; the OpenAPI document shows it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+    request_id: str
+    errors: list[FieldError] | None = Field(default=None, description="422: failing fields")
 
 
 def error_response(

@@ -21,7 +21,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_protocol import RequestPayloadError
 from multidict import istr
 
 from edge.app_keys import CLIENT_IP, REQUEST_ID
@@ -39,7 +41,7 @@ from edge.refusals import RefusalRoute, kept_headers
 from edge.request_id import REQUEST_ID_HEADER, accept_or_make_request_id
 from edge.security_headers import SERVER_NAME
 from observability.recording import Recorder
-from store.database import is_unavailable
+from store.database import is_conflict, is_unavailable, is_unstorable
 from utils.config import IPNetwork
 from utils.logging import current_request_id, get_logger, log_access
 
@@ -74,6 +76,14 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
         if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
             # From `await request.json()`: the body is not JSON (or not UTF-8).
             return error_response(request, 400, "request body is not valid JSON")
+        if isinstance(exc, HttpProcessingError | RequestPayloadError):
+            # A body that broke off or broke its framing, read by a handler without edge.body.
+            return error_response(request, 400, "the body could not be read")
+        if is_unstorable(exc):  # text with a NUL: refused alike by both backends
+            return error_response(request, 422, "text must not contain NUL characters")
+        if is_conflict(exc):  # a concurrent request inserted the same row first
+            return error_response(request, 409, "conflicts with a concurrent change, retry",
+                                  headers={"Retry-After": "1"})
         if is_unavailable(exc):
             # The database is away: the client should retry, and nothing is broken in code.
             log.warning("database unavailable", path=request.path,

@@ -25,6 +25,7 @@ import redis.asyncio as redis_asyncio
 from limits import parse
 from multidict import istr
 
+from edge.redis_breaker import RedisBreaker, RedisUnavailable
 from utils.config import Settings
 from utils.logging import get_logger
 
@@ -354,10 +355,11 @@ class RateLimiter:
     """Route classes with their own rates; a backend error fails open."""
 
     def __init__(self, rates: dict[str, Rate], backend: Backend, *,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, breaker: RedisBreaker | None = None) -> None:
         self.rates = rates
         self.backend = backend
         self.clock = clock
+        self.breaker = breaker  # around a Redis backend: skipped at once while Redis is away
         self.refusals = 0
         self.backend_errors = 0
         # The memory backend decides without I/O: the edge calls this, with no await.
@@ -383,8 +385,19 @@ class RateLimiter:
     async def check(self, route_class: str, client: str) -> Decision | None:
         """The decision for one request, or None when the backend failed (fail open)."""
         rate = self.rates[route_class]
+        key = f"{route_class}:{client}"
+        if self.breaker is not None:
+            try:
+                decision = await self.breaker.run(lambda: self.backend.hit(key, rate,
+                                                                           self.clock()))
+            except RedisUnavailable:  # the breaker logs the outage once, not every request
+                self.backend_errors += 1
+                return None
+            if not decision.allowed:
+                self.refusals += 1
+            return decision
         try:
-            decision = await self.backend.hit(f"{route_class}:{client}", rate, self.clock())
+            decision = await self.backend.hit(key, rate, self.clock())
         except (OSError, TimeoutError, redis_asyncio.RedisError) as exc:
             self.backend_errors += 1
             log.warning("rate limiter backend unavailable: allowing the request",
@@ -395,16 +408,16 @@ class RateLimiter:
         return decision
 
 
-def build_rate_limiter(settings: Settings, *, redis: redis_asyncio.Redis | None,
+def build_rate_limiter(settings: Settings, *, redis: RedisBreaker | None,
                        clock: Clock = time.time) -> RateLimiter:
     """The one place the limiter is configured: RATE_LIMIT_* budgets per route class, and the
-    Redis backend (shared by replicas) when RATE_LIMIT_BACKEND=redis."""
+    Redis backend (shared by replicas, behind the breaker) when RATE_LIMIT_BACKEND=redis."""
     rates = {name: Rate.parse(text) for name, text in (
         ("health", settings.rate_limit_health), ("read", settings.rate_limit_read),
         ("write", settings.rate_limit_write), ("webhook", settings.rate_limit_webhook))}
-    backend: Backend = RedisBackend(redis) \
-        if settings.rate_limit_backend == "redis" and redis is not None else MemoryBackend()
-    return RateLimiter(rates, backend, clock=clock)
+    if settings.rate_limit_backend == "redis" and redis is not None:
+        return RateLimiter(rates, RedisBackend(redis.client), clock=clock, breaker=redis)
+    return RateLimiter(rates, MemoryBackend(), clock=clock)
 
 
 _POLICIES: dict[tuple[str, int, int], str] = {}

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BOT = str(PROJECT_ROOT / "bot.py")
@@ -34,9 +35,13 @@ def base_env(workdir: Path, port: int, **extra: str) -> dict[str, str]:
     }
 
 
-def start_bot(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+def start_bot(workdir: Path, env: dict[str, str], *args: str,
+              log: IO[str] | None = None) -> subprocess.Popen[str]:
+    """`python bot.py`; its log (stderr) goes to `log` when given. A pipe fills up after 64 KiB
+    unless read, and then every log line blocks the process: long runs pass a file."""
     return subprocess.Popen([sys.executable, BOT, *args], cwd=workdir, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE if log is None else subprocess.DEVNULL,
+                            stderr=subprocess.PIPE if log is None else log)
 
 
 def wait_until_ready(port: int, process: subprocess.Popen[str], timeout: float = 30) -> float:

@@ -46,6 +46,9 @@ class Metrics:
                                   ["command", "outcome"], registry=self.registry)
         self.outbox = Gauge("outbox_entries", "Outbox entries by status", ["status"],
                             registry=self.registry)
+        self.redis_breaker_state = Gauge(
+            "redis_breaker_state", "Redis circuit breaker: 0 closed, 1 half-open, 2 open "
+            "(NaN without Redis)", registry=self.registry)
 
     def observe_request(self, route: str, status: int, kind: str, seconds: float) -> None:
         self.http.route(route).observe(kind, seconds)

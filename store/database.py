@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from utils.storable import NUL, UnstorableText, contains_nul
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _AFTER_COMMIT = "after_commit"
@@ -38,13 +41,38 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _refuse_nul_parameters(_connection: Any, _cursor: Any, _statement: str, parameters: Any,
+                           _context: Any, _executemany: bool) -> None:
+    """No text with a NUL reaches either backend (PostgreSQL cannot store it, SQLite could):
+    the same UnstorableText on both, whatever path the text took."""
+    # One row (a tuple or a mapping), or several of them (executemany).
+    for item in parameters.values() if isinstance(parameters, Mapping) else parameters or ():
+        if type(item) is str:
+            if NUL in item:
+                raise UnstorableText()
+        elif isinstance(item, tuple | list | Mapping):
+            for value in item.values() if isinstance(item, Mapping) else item:
+                if type(value) is str and NUL in value:
+                    raise UnstorableText()
+
+
+def _storable_json(value: Any) -> str:
+    """JSON columns: a NUL is escaped as \\u0000 by then, so it is looked for before."""
+    text = json.dumps(value)
+    if "\\u0000" in text and contains_nul(value):
+        raise UnstorableText()
+    return text
+
+
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An engine with the right defaults for each backend."""
     backend = make_url(url).get_backend_name()
+    options.setdefault("json_serializer", _storable_json)
     if backend == "sqlite":
         ensure_sqlite_directory(url)
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_parameters)
         return engine
     if "poolclass" not in options:
         # No pre-ping round trip on every checkout (it was one of seven per webhook delivery):
@@ -60,6 +88,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     # A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
     options.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
     engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_parameters)
     if not options.get("pool_pre_ping"):
         event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine
@@ -79,6 +108,25 @@ def is_unavailable(error: BaseException) -> bool:
                   | exc.InterfaceError):
         return True
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+_UNIQUE_SQLITE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+def is_conflict(error: BaseException) -> bool:
+    """True when `error` is a unique-key violation: a concurrent transaction inserted the same
+    row first (two first deliveries for one new user). Trying again finds the row."""
+    if not isinstance(error, exc.IntegrityError):
+        return False
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) == "23505" or \
+        getattr(orig, "sqlite_errorname", None) in _UNIQUE_SQLITE
+
+
+def is_unstorable(error: BaseException) -> bool:
+    """True when `error` is text refused for a NUL (JSON columns report it wrapped)."""
+    return isinstance(error, UnstorableText) or (
+        isinstance(error, exc.StatementError) and isinstance(error.orig, UnstorableText))
 
 
 def dialect_insert(session: AsyncSession, table: Any) -> Any:

@@ -1,9 +1,9 @@
 """The outbox: work that needs Discord, stored with the change that caused it.
 
 A webhook commits its effect and the outbox entry in one transaction; the bot drains the outbox
-while connected. Claiming is a compare-and-set on (status, next_attempt_at), so several workers
-(replicas) never take the same entry, and a worker that dies mid-send leaves a lease that
-expires and lets another retry it.
+while connected. Claiming (FOR UPDATE SKIP LOCKED on PostgreSQL, a compare-and-set on (status,
+next_attempt_at) on SQLite) never gives several workers (replicas) the same entry, and a worker
+that dies mid-send leaves a lease that expires and lets another retry it.
 """
 
 from __future__ import annotations
@@ -37,8 +37,31 @@ async def enqueue(session: AsyncSession, *, kind: str, target_id: int, payload: 
 
 async def claim_due(database: Database, *, limit: int = 20, lease: timedelta = DEFAULT_LEASE,
                     now: datetime | None = None) -> list[OutboxMessage]:
-    """Take up to `limit` due entries for this worker, each leased for `lease`."""
+    """Take up to `limit` due entries for this worker, each leased for `lease`.
+
+    On PostgreSQL one statement claims them: the due rows are locked with FOR UPDATE SKIP
+    LOCKED, so workers of several replicas draining at once each take different rows without
+    waiting on one another. SQLite (one process) claims with a compare-and-set per entry.
+    """
     now = now or utcnow()
+    if database.backend == "postgresql":
+        due = (select(OutboxMessage.id)
+               .where(OutboxMessage.status.in_((PENDING, SENDING)),
+                      OutboxMessage.next_attempt_at <= now)
+               .order_by(OutboxMessage.id).limit(limit)
+               .with_for_update(skip_locked=True))
+        async with database.transaction() as session:
+            claimed = list(await session.scalars(
+                update(OutboxMessage).where(OutboxMessage.id.in_(due.scalar_subquery()))
+                .values(status=SENDING, attempts=OutboxMessage.attempts + 1,
+                        next_attempt_at=now + lease)
+                .returning(OutboxMessage)))
+        return sorted(claimed, key=lambda entry: entry.id)
+    return await _claim_one_by_one(database, limit=limit, lease=lease, now=now)
+
+
+async def _claim_one_by_one(database: Database, *, limit: int, lease: timedelta,
+                            now: datetime) -> list[OutboxMessage]:
     claimed: list[OutboxMessage] = []
     async with database.transaction() as session:
         due = (await session.execute(

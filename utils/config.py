@@ -159,6 +159,13 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=30, gt=0, le=600)
     learn_cooldown_seconds: float = Field(default=10, ge=0, le=3600)
     learn_daily_llm_budget: int = Field(default=200, ge=0)  # per guild and UTC day
+    # --- hostile input and faults ---
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    http_keepalive_seconds: float = Field(default=60.0, gt=0, le=3600)
+    http_max_connections_per_ip: int = Field(default=256, ge=1)
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+    redis_breaker_seconds: float = Field(default=5.0, gt=0, le=600)
 
     @model_validator(mode="before")
     @classmethod

@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
-from utils.ids import MAX_DISCORD_ID, USER_ID_PATTERN
+from utils.ids import USER_ID_PATTERN, DiscordId
 from utils.secret_values import SecretSource
+from utils.storable import refuse_unstorable
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,16 @@ class WebhookSpec:
 
 # Field types the payload models share.
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
-DiscordId = Annotated[int, Field(ge=1, le=MAX_DISCORD_ID)]
+__all__ = ["DiscordId", "Payload", "UserId", "WebhookContext", "WebhookSpec"]
 
 
 class Payload(BaseModel):
     """Base of every payload model: unknown fields are ignored, known ones are checked."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """No text PostgreSQL cannot store (NUL), anywhere in the payload: 422 on both backends."""
+        return refuse_unstorable(data)

@@ -6,7 +6,6 @@ OAuth provider vouches for it). DELETE erases the user, as the GDPR webhook does
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from members.erasure import erase_person
 from store import accounts, revocations
 from store.models import utcnow
+from utils.ids import parse_discord_id
 from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
 
-_SNOWFLAKE = re.compile(r"[0-9]{15,20}")
+MIN_SNOWFLAKE_DIGITS = 15
 
 
 class AuthUser(Payload):
@@ -34,7 +34,8 @@ class AuthUser(Payload):
         if "discord" not in providers and self.raw_app_meta_data.get("provider") != "discord":
             return None
         candidate = str(self.raw_user_meta_data.get("provider_id") or "")
-        return int(candidate) if _SNOWFLAKE.fullmatch(candidate) else None
+        # A snowflake has at least 15 digits; the one parser refuses non-ASCII and > 2**63-1.
+        return parse_discord_id(candidate) if len(candidate) >= MIN_SNOWFLAKE_DIGITS else None
 
     def is_banned(self) -> bool:
         if not self.banned_until:

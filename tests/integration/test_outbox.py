@@ -114,3 +114,27 @@ async def test_background_loop_delivers_when_woken(database: Database) -> None:
         await asyncio.wait_for(delivered.wait(), 5)
     finally:
         await worker.stop()
+
+
+async def test_replicas_claim_with_skip_locked_without_waiting(postgres_url: str) -> None:
+    """Two replicas (two engines) drain at once: disjoint claims, and rows another replica is
+    claiming are skipped, not waited for (FOR UPDATE SKIP LOCKED)."""
+    replicas = [Database(postgres_url), Database(postgres_url)]
+    try:
+        async with replicas[0].engine.begin() as connection:
+            await connection.exec_driver_sql("DELETE FROM outbox")
+        await queue(replicas[0], *[f"s{i}" for i in range(40)])
+        async with replicas[0].transaction() as session:  # replica 0 holds the first ten rows
+            await session.execute(select(OutboxMessage.id).order_by(OutboxMessage.id).limit(10)
+                                  .with_for_update())
+            async with asyncio.timeout(2):
+                taken = await outbox.claim_due(replicas[1], limit=15)
+            assert len(taken) == 15
+            assert min(entry.dedupe_key for entry in taken) != "s0"
+        results = await asyncio.gather(*[outbox.claim_due(replica, limit=40)
+                                         for replica in replicas])
+        ids = [entry.id for result in results for entry in result] + [e.id for e in taken]
+        assert len(ids) == len(set(ids)) == 40
+    finally:
+        for replica in replicas:
+            await replica.dispose()

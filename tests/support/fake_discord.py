@@ -48,6 +48,7 @@ class Recorded:
     body: Any
     query: dict[str, str]
     response: Any = None
+    token: str = ""  # the bot token it came with: which process sent it
 
 
 @dataclass
@@ -99,6 +100,10 @@ class FakeDiscord:
         self.created: dict[str, list[dict[str, Any]]] = {}
         self._by_nonce: dict[tuple[str, str], dict[str, Any]] = {}
         self._sockets: list[web.WebSocketResponse] = []
+        self._shards: dict[int, int] = {}  # id(socket) -> shard id
+        self.resumed = 0  # RESUME frames answered
+        self.delay = 0.0  # seconds every REST answer waits (a slow Discord)
+        self._sessions: dict[str, int] = {}  # session id -> shard id
         self._sequence = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -139,10 +144,21 @@ class FakeDiscord:
         """Answer every request whose path matches with this error (until cleared)."""
         self.failures.append((re.compile(path_pattern), status, code))
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+    async def dispatch(self, event: str, data: dict[str, Any], *, shard: int | None = None
+                       ) -> None:
+        """Send an event on every gateway connection, or only on the one of `shard`."""
         payload = {"op": 0, "t": event, "s": next(self._sequence), "d": data}
         for socket in list(self._sockets):
-            await socket.send_str(json.dumps(payload))
+            if shard is None or self._shards.get(id(socket)) == shard:
+                await socket.send_str(json.dumps(payload))
+
+    async def drop_gateway(self) -> int:
+        """Close every gateway connection as a network failure would (code 1006-like: the
+        client may resume); returns how many were dropped."""
+        dropped = list(self._sockets)
+        for socket in dropped:
+            await socket.close(code=4000, message=b"dropped by the test")
+        return len(dropped)
 
     async def wait_for(self, predicate: Callable[[Recorded], bool],
                        limit_seconds: float = 10.0) -> Recorded:
@@ -230,6 +246,10 @@ class FakeDiscord:
                 elif frame["op"] == 2:
                     await self._identify(socket, frame["d"])
                 elif frame["op"] == 6:
+                    self.resumed += 1
+                    shard = self._sessions.get(str(frame["d"].get("session_id")))
+                    if shard is not None:
+                        self._shards[id(socket)] = shard
                     await socket.send_json({"op": 0, "t": "RESUMED",
                                             "s": next(self._sequence), "d": {}})
         finally:
@@ -239,12 +259,15 @@ class FakeDiscord:
     async def _identify(self, socket: web.WebSocketResponse, identify: dict[str, Any]) -> None:
         shard = identify.get("shard") or [0, 1]
         self.identified.append(shard)
+        self._shards[id(socket)] = shard[0]
+        session_id = f"session-{snowflake()}"
+        self._sessions[session_id] = shard[0]
         guilds = [guild for guild in self.guilds.values()
                   if (guild.id >> 22) % shard[1] == shard[0]]
         await socket.send_json({"op": 0, "t": "READY", "s": next(self._sequence), "d": {
             "v": 10, "user": user_payload(BOT_ID, "bot", bot=True),
             "guilds": [{"id": str(guild.id), "unavailable": True} for guild in guilds],
-            "session_id": f"session-{snowflake()}", "resume_gateway_url": self.gateway_url,
+            "session_id": session_id, "resume_gateway_url": self.gateway_url,
             "shard": shard, "application": {"id": str(APPLICATION_ID), "flags": 0},
         }})
         for guild in guilds:
@@ -253,6 +276,8 @@ class FakeDiscord:
 
     # --- REST ----------------------------------------------------------------------------
     async def _rest(self, request: web.Request) -> web.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         path = "/" + request.match_info["tail"]
         body: Any = None
         if request.can_read_body:
@@ -261,7 +286,8 @@ class FakeDiscord:
                 body = json.loads(raw)
             elif request.content_type.startswith("multipart/"):
                 body = {"multipart": raw.decode("utf-8", "replace")}
-        recorded = Recorded(request.method, path, body, dict(request.query))
+        recorded = Recorded(request.method, path, body, dict(request.query),
+                            token=request.headers.get("Authorization", ""))
         response = next((_json({"message": "refused by test", "code": code}, status=status)
                          for pattern, status, code in self.failures if pattern.fullmatch(path)),
                         None) or self._answer(request.method, path, body)
