@@ -166,6 +166,9 @@ def _operation(method: str, path: str, handler: Any, operation_id: str,
             answer["content"] = _json(schemas.schema_of(model, "serialization"))
         responses[str(status)] = answer
     error = _json(schemas.schema_of(ErrorBody, "serialization"))
+    if path == "/status" or path.startswith("/status/"):
+        # A browser's form: a refused sign-in shows the form again, with the reason, as HTML.
+        error = {**error, "text/html": {"schema": {"type": "string"}}}
     for status in sorted(_error_statuses(method, path, handler)):
         responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": error}
     responses["default"] = {"description": "any other error, in the same shape",
