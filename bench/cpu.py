@@ -211,26 +211,30 @@ class Figure:
     bare_cpu_us: float  # the baseline's median in the same run
     client_bound: bool = False
     p99_ms: float | None = None
+    paired: float | None = None  # median of (ours / bare) over back-to-back pairs
 
     @property
     def in_bare(self) -> float:
-        """CPU of one request in bare requests (lower is better)."""
-        return self.cpu_us / self.bare_cpu_us
+        """CPU of one request in bare requests (lower is better): the median ratio of pairs
+        measured back to back when there are pairs, else the ratio of the medians."""
+        return self.paired if self.paired is not None else self.cpu_us / self.bare_cpu_us
 
     @property
     def of_bare(self) -> float:
         """Bare CPU over ours (1.0 = as cheap as bare aiohttp; higher is better)."""
-        return self.bare_cpu_us / self.cpu_us
+        return 1 / self.in_bare
 
 
 def measure(servers: Servers, targets: Sequence[Target], *, rounds: int = 3,
             seconds: float = 3.0, connections: int = 16,
             say: Callable[[str], None] = print) -> list[Figure]:
-    """Alternate bare and each target for `rounds` rounds; medians per target."""
+    """Each round, every target right after a bare run (a pair, so drift in the machine's load
+    hits both alike); per target the median of its pairs' ratios and of its figures."""
     wrk = ensure_wrk()
     if wrk is None:
         say("wrk is not available: falling back to the Python client (likely client-bound)")
     samples: dict[str, list[Load]] = {target.label: [] for target in targets}
+    ratios: dict[str, list[float]] = {target.label: [] for target in targets}
     bare: list[Load] = []
 
     def one(name: str, path: str, headers: Sequence[str], method: str) -> Load:
@@ -247,10 +251,12 @@ def measure(servers: Servers, targets: Sequence[Target], *, rounds: int = 3,
     for target in targets:
         one(target.server, target.path, target.headers, target.method)
     for _ in range(rounds):
-        bare.append(one("bare", "/health", (), "GET"))
         for target in targets:
-            samples[target.label].append(one(target.server, target.path, target.headers,
-                                             target.method))
+            baseline = one("bare", "/health", (), "GET")
+            bare.append(baseline)
+            load = one(target.server, target.path, target.headers, target.method)
+            samples[target.label].append(load)
+            ratios[target.label].append(load.cpu_us / baseline.cpu_us)
     bare_cpu = statistics.median(load.cpu_us for load in bare)
     figures = []
     for target in targets:
@@ -260,7 +266,8 @@ def measure(servers: Servers, targets: Sequence[Target], *, rounds: int = 3,
             target.label, statistics.median(load.cpu_us for load in loads),
             statistics.median(load.rate for load in loads), bare_cpu,
             client_bound=wrk is None and any(client_bound(load) for load in loads),
-            p99_ms=statistics.median(p99s) if p99s else None))
+            p99_ms=statistics.median(p99s) if p99s else None,
+            paired=statistics.median(ratios[target.label])))
     figures.insert(0, Figure("bare aiohttp GET /health", bare_cpu,
                              statistics.median(load.rate for load in bare), bare_cpu,
                              client_bound=wrk is None and any(map(client_bound, bare))))

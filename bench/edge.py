@@ -65,10 +65,10 @@ def verdict(figure: Figure) -> str:
     kind, bound = goal
     if kind == "of_bare":
         met = figure.of_bare >= bound
-        return f"bare/ours {figure.of_bare:.2f} (goal >= {bound:.2f}: " \
+        return f"bare/ours {figure.of_bare:.3f} (goal >= {bound:.2f}: " \
                f"{'met' if met else 'NOT met'})"
     met = figure.in_bare <= bound
-    return f"{figure.in_bare:.2f} bare (goal <= {bound}: {'met' if met else 'NOT met'})"
+    return f"{figure.in_bare:.3f} bare (goal <= {bound}: {'met' if met else 'NOT met'})"
 
 
 async def redis_available() -> bool:

@@ -75,10 +75,10 @@ def edge_rows(seconds: float, rounds: int, say: Callable[[str], None]) -> list[R
     for figure in figures[1:]:
         goal = edge.GOALS.get(figure.label)
         if goal is not None and goal[0] == "of_bare":
-            ratio, text, met = f"{figure.of_bare:.2f} bare/ours", f">= {goal[1]:.2f}", \
+            ratio, text, met = f"{figure.of_bare:.3f} bare/ours", f">= {goal[1]:.2f}", \
                 figure.of_bare >= goal[1]
         elif goal is not None:
-            ratio, text, met = f"{figure.in_bare:.2f} bare", f"<= {goal[1]} bare", \
+            ratio, text, met = f"{figure.in_bare:.3f} bare", f"<= {goal[1]} bare", \
                 figure.in_bare <= goal[1]
         else:
             ratio, text, met = f"{figure.in_bare:.2f} bare", "", None
@@ -154,10 +154,11 @@ def main() -> None:
         "the machine slows both sides of each ratio alike; absolute figures move with it)",
         "",
         "Edge and recorder figures are the server's own CPU time per request (user + system, "
-        "from /proc/PID/stat) under `wrk -t1 -c16`, medians of "
-        f"{rounds} rounds of {seconds:.0f} s, alternating with a bare aiohttp app (one route "
-        'answering {"status": "ok"}) in the same run. "in bare" is CPU per request in bare '
-        "requests (lower is better); refusals include their access line (JSON, INFO).",
+        "from /proc/PID/stat) under `wrk -t1 -c16`, runs of "
+        f"{seconds:.0f} s; in each of {rounds} rounds every request is measured right after a "
+        'bare aiohttp app (one route answering {"status": "ok"}), and a ratio is the median of '
+        'those pairs. "in bare" is CPU per request in bare requests (lower is better); refusals '
+        "include their access line (JSON, INFO).",
         "",
         *table(rows),
         "",

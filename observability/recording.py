@@ -79,7 +79,7 @@ class Recorder:
         """Count one request; returns its route template (for the access line)."""
         target = self._target_of(request)
         if self.enabled:
-            kind = status_class(status)
+            kind = "2xx" if status < 400 else status_class(status)
             target.series.record_class(kind, seconds)
             if target.webhook is not None:
                 target.webhook.record_class(kind, seconds)

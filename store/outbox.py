@@ -9,14 +9,15 @@ that dies mid-send leaves a lease that expires and lets another retry it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.database import Database
+from store.database import Database, insert_ignoring_conflicts
 from store.models import OutboxMessage, utcnow
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -25,14 +26,14 @@ DEFAULT_LEASE = timedelta(seconds=60)
 
 async def enqueue(session: AsyncSession, *, kind: str, target_id: int, payload: dict[str, Any],
                   dedupe_key: str) -> bool:
-    """Add an entry in the caller's transaction; False when `dedupe_key` is already queued."""
-    try:
-        async with session.begin_nested():
-            session.add(OutboxMessage(kind=kind, target_id=target_id, payload=payload,
-                                      dedupe_key=dedupe_key))
-    except IntegrityError:
-        return False
-    return True
+    """Add an entry in the caller's transaction; False when `dedupe_key` is already queued.
+
+    One Core statement (INSERT .. ON CONFLICT DO NOTHING RETURNING id): no savepoint and no ORM
+    unit of work on a webhook's path."""
+    added = (await session.execute(insert_ignoring_conflicts(session, _OUTBOX).values(
+        kind=kind, target_id=target_id, payload=payload, dedupe_key=dedupe_key)
+        .returning(_OUTBOX.c.id))).first()
+    return added is not None
 
 
 async def claim_due(database: Database, *, limit: int = 20, lease: timedelta = DEFAULT_LEASE,
