@@ -95,7 +95,7 @@ def create_app(
                                      recorder=recorder, api_v1=control_api_middleware())],
         client_max_size=MAX_BODY_BYTES,
         # Headers up to 16 KiB reach our handlers, which refuse oversized ones with the JSON
-        # error shape; beyond that aiohttp's parser answers a plain-text 400 itself.
+        # error shape; beyond that the server (edge/server.py) answers 431 in the same shape.
         # Bodies arrive as sent: webhook signatures cover the raw bytes, and edge.body inflates
         # gzip itself within the size limit (aiohttp would inflate before any check).
         handler_args={"max_field_size": MAX_HEADER_BYTES, "max_line_size": MAX_HEADER_BYTES,

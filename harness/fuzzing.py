@@ -29,6 +29,7 @@ import contextlib
 import gzip
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import signal
@@ -111,9 +112,14 @@ def _detail(response: Any) -> str:
     return str(body.get("detail", "")) if isinstance(body, dict) else ""
 
 
+_client_numbers = itertools.count(1)
+
+
 def client_addresses() -> st.SearchStrategy[str]:
-    return st.builds(lambda a, b, c: f"10.{a}.{b}.{c}", st.integers(0, 255), st.integers(0, 255),
-                     st.integers(1, 254))
+    """A new client address for every example (Hypothesis would draw 10.0.0.1 again and again,
+    and the rate limiter would answer most requests with 429)."""
+    return st.builds(lambda: (lambda n: f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")(
+        next(_client_numbers)))
 
 
 def _settings(examples: int) -> hypothesis.settings:
