@@ -23,7 +23,8 @@ from collections.abc import Callable
 import redis.asyncio as redis_asyncio
 
 from bench.cpu import Figure, Servers, Target, measure, print_figures
-from edge.rate_limit import LOCAL_SHARE, MemoryBackend, Rate, RedisBackend
+from edge.rate_limit import MemoryBackend, Rate
+from edge.rate_limit_redis import LOCAL_SHARE, RedisBackend
 
 BENCH_KEY = "bench-service-key-0123456789"
 REDIS_URL = "redis://127.0.0.1:6379/14"

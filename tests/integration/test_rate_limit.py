@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import api
-from edge.rate_limit import MemoryBackend, Rate, RateLimiter, RedisBackend, decide
+from edge.rate_limit import MemoryBackend, Rate, RateLimiter, decide
+from edge.rate_limit_redis import RedisBackend
 from store.database import Database
 from tests.conftest import empty_redis
 from tests.support.tcp_proxy import TcpProxy
