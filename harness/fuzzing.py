@@ -33,7 +33,6 @@ import itertools
 import json
 import re
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -315,58 +314,6 @@ def _webhook_test(url: str, session: requests.Session, tally: Tally, strategy: A
     return one
 
 
-# --- raw bytes -----------------------------------------------------------------------------
-
-_TOKEN = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PRI", b"G\x00T",
-                          b"\xff\xfe", b""])
-_PATH = st.sampled_from([b"/health", b"/api/v1/me", b"/webhooks/reflections", b"/%00",
-                         b"/api/v1/guilds/%C2%B2/config", b"*", b"http://x/", b"/" + b"a" * 9000])
-
-
-def raw_requests() -> st.SearchStrategy[bytes]:
-    header = st.tuples(st.binary(min_size=0, max_size=40), st.binary(min_size=0, max_size=200))
-    framing = st.sampled_from([b"", b"Content-Length: 5\r\n", b"Content-Length: -1\r\n",
-                               b"Content-Length: 99999999999999999999\r\n",
-                               b"Transfer-Encoding: chunked\r\n", b"Transfer-Encoding: gzip\r\n",
-                               b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n",
-                               b"Expect: 100-continue\r\n", b"Upgrade: websocket\r\n"])
-    structured = st.builds(
-        lambda method, path, version, headers, frame, body: method + b" " + path + b" " + version
-        + b"\r\nHost: x\r\n" + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-        + frame + b"\r\n" + body,
-        _TOKEN, _PATH, st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1x", b""]),
-        st.lists(header, max_size=4), framing, st.binary(max_size=64))
-    return st.one_of(structured, st.binary(min_size=1, max_size=512))
-
-
-def send_raw(port: int, data: bytes, wait: float = 0.5) -> int | None:
-    """Send `data` and read the answer: its status, or None when none came within `wait`
-    seconds (an incomplete request the server is still waiting on) or the server closed."""
-    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
-        received = b""
-        with contextlib.suppress(OSError):
-            sock.sendall(data)
-            while b"\r\n" not in received and (chunk := sock.recv(4096)):
-                received += chunk
-    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", received)
-    return int(match.group(1)) if match else None
-
-
-def run_raw(port: int, tally: Tally, *, examples: int, seed: int) -> None:
-    @_settings(examples)
-    @given(data=raw_requests())
-    def one(data: bytes) -> None:
-        status = send_raw(port, data)
-        if status is None:
-            tally.requests += 1
-            tally.by_source["raw"] += 1
-            tally.closed_without_answer += 1
-        else:
-            tally.record("raw", "RAW", "-", status, "raw bytes")
-
-    hypothesis.seed(seed)(one)()
-
-
 def tracebacks(log_text: str) -> list[str]:
     """Log lines of the process that carry a traceback (there must be none)."""
     return [line[:300] for line in log_text.splitlines() if _TRACEBACK.search(line)]
@@ -388,6 +335,8 @@ def _rounds(base_url: str, port: int, tally: Tally, scale: int,
     yield "stateful", lambda: run_stateful(base_url, tally, scenarios=max(5, scale // 2),
                                            seed=seed)
     yield "webhooks", lambda: run_webhooks(base_url, tally, examples=scale * 4, seed=seed)
+    from harness.fuzz_raw import run_raw  # it builds on this module
+
     yield "raw", lambda: run_raw(port, tally, examples=scale * 20, seed=seed)
 
 
