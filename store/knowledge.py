@@ -1,19 +1,8 @@
-"""The knowledge base's documents and passages (re-exporting search, sync runs and LLM usage,
-which live in store/knowledge_search.py, store/sync_runs.py and store/llm_usage.py).
+"""The knowledge base's documents and passages: what each Drive file's last sync recorded.
 
-Search has one interface, `search(database, query, limit, offset) -> (hits, total)`, over two
-indexes that migration 0004 creates: FTS5 (bm25) on SQLite, a generated tsvector with a GIN
-index (`websearch_to_tsquery`, `ts_rank_cd`) on PostgreSQL. User text never reaches either query
-language as syntax: it is cut into words here, and each word or phrase is bound as a parameter
-(PostgreSQL) or written as a double-quoted FTS5 string (SQLite), which only holds letters and
-digits. Both backends rank with the same three tiers, so they agree on what comes first:
-
-1. the passage holds the query's words as one phrase (stop words may sit in between), or a
-   phrase the user quoted,
-2. it holds every word,
-3. it holds some of them;
-
-within a tier, by the backend's relevance (bm25 or ts_rank_cd, mapped onto 0..1).
+One import surface for the knowledge base: search (store/knowledge_search.py, how both
+backends rank), sync runs and their lock (store/sync_runs.py) and the LLM budget
+(store/llm_usage.py) are re-exported at the end.
 """
 
 from __future__ import annotations
