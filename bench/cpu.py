@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from harness.process import BOT, base_env, free_port, wait_until_ready
 
@@ -106,28 +107,47 @@ def run_wrk(wrk: str, pid: int, url: str, *, seconds: float = 3.0, connections: 
                 int(non_2xx.group(1)) if non_2xx else 0)
 
 
+async def client_load(url: str, *, count: int, connections: int,
+                      headers: dict[str, str] | None = None) -> float:
+    """Seconds aiohttp's client takes for `count` GETs of `url` over `connections` at once."""
+    remaining = count
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections),
+                                     headers=headers) as http:
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                async with http.get(url) as response:
+                    await response.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(connections)])
+        return time.perf_counter() - started
+
+
 def run_python_client(pid: int, url: str, *, count: int = 3000, connections: int = 16,
                       headers: dict[str, str] | None = None) -> Load:
     """The fallback: aiohttp's client (usually slower than the server: client-bound)."""
-
-    async def load() -> float:
-        remaining = count
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections),
-                                         headers=headers) as http:
-            async def worker() -> None:
-                nonlocal remaining
-                while remaining > 0:
-                    remaining -= 1
-                    async with http.get(url) as response:
-                        await response.read()
-
-            started = time.perf_counter()
-            await asyncio.gather(*[worker() for _ in range(connections)])
-            return time.perf_counter() - started
-
     before = cpu_seconds(pid)
-    elapsed = asyncio.run(load())
+    elapsed = asyncio.run(client_load(url, count=count, connections=connections,
+                                      headers=headers))
     return Load(count, elapsed, cpu_seconds(pid) - before)
+
+
+def bench_app(api_key: str) -> web.Application:
+    """The real app for a bench child process: a new SQLite file, JSON logs to /dev/null (as
+    in production, through the masking pipeline), budgets no load can exhaust."""
+    import api
+    from store import migrate
+    from utils.config import Settings
+    from utils.logging import configure_logging
+
+    configure_logging(log_format="json", stream=open(os.devnull, "w"))  # noqa: SIM115
+    url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
+    migrate.upgrade(url)
+    return api.create_app(Settings(_env_file=None, database_url=url, api_key=api_key,
+                                   rate_limit_health="100000000/minute",
+                                   rate_limit_read="100000000/minute"))
 
 
 def client_bound(load: Load) -> bool:

@@ -11,9 +11,7 @@ one series after 1,000,000 samples.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from aiohttp import web
 
-from bench.cpu import Figure, Servers, Target, measure, print_figures
+from bench.cpu import Figure, Servers, Target, bench_app, measure, print_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-service-key-0123456789"
@@ -30,21 +28,9 @@ PATHS = ("/health", "/no-such-route", "/api/v1/me")
 
 def serve(with_recording: bool, port: int) -> None:
     """Child process: the real app on SQLite, optionally without the recorder."""
-    import api
     from edge.app_keys import RECORDER
-    from store import migrate
-    from utils.config import Settings
-    from utils.logging import configure_logging
 
-    # As in production: JSON lines through the masking pipeline (to /dev/null here).
-    configure_logging(log_format="json", stream=open(os.devnull, "w"))  # noqa: SIM115
-
-    folder = tempfile.mkdtemp()
-    url = f"sqlite+aiosqlite:///{folder}/bench.db"
-    migrate.upgrade(url)
-    app = api.create_app(Settings(_env_file=None, database_url=url, api_key=BENCH_KEY,
-                                  rate_limit_health="100000000/minute",
-                                  rate_limit_read="100000000/minute"))
+    app = bench_app(BENCH_KEY)
     app[RECORDER].enabled = with_recording
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 

@@ -29,7 +29,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.cpu import bench_app, client_load
 from harness.process import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,19 +46,9 @@ TICK_SECONDS = 1.0
 
 def serve(port: int, history_on: bool) -> None:
     """Child process: the real app on SQLite, its history ticking every second or removed."""
-    import api
     from edge.app_keys import HISTORY
-    from store import migrate
-    from utils.config import Settings
-    from utils.logging import configure_logging
 
-    configure_logging(log_format="json", stream=open(os.devnull, "w"))  # noqa: SIM115
-    folder = tempfile.mkdtemp()
-    url = f"sqlite+aiosqlite:///{folder}/bench.db"
-    migrate.upgrade(url)
-    app = api.create_app(Settings(_env_file=None, database_url=url, api_key=BENCH_KEY,
-                                  rate_limit_health="100000000/minute",
-                                  rate_limit_read="100000000/minute"))
+    app = bench_app(BENCH_KEY)
     if history_on:
         app[HISTORY].interval = TICK_SECONDS
     else:
@@ -72,20 +62,9 @@ def serve(port: int, history_on: bool) -> None:
 async def load(port: int, count: int, concurrency: int, path: str,
                headers: dict[str, str]) -> float:
     """Requests per second of GET `path` from `concurrency` concurrent clients."""
-    url = f"http://127.0.0.1:{port}{path}"
-    remaining = count
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
-                                     headers=headers) as http:
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                async with http.get(url) as response:
-                    await response.read()
-
-        started = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range(concurrency)])
-        return count / (time.perf_counter() - started)
+    seconds = await client_load(f"http://127.0.0.1:{port}{path}", count=count,
+                                connections=concurrency, headers=headers)
+    return count / seconds
 
 
 def cpu_seconds(pid: int) -> float:
