@@ -14,7 +14,7 @@ from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from utils.webhook_secrets import weakness
+from utils.webhook_secrets import parse_secrets, weakness
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -334,7 +334,7 @@ class Settings(BaseSettings):
             if value is None or value.startswith("gsm:"):
                 continue
             try:
-                weakness(value)
+                parse_secrets(value)  # the same reading the signature checks use
             except ValueError as exc:
                 found.append(f"{variable}: {exc}")
         return found
