@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench.cpu import cpu_seconds
+from bench.cpu import Load, cpu_seconds, ensure_wrk, run_wrk
 from harness.process import base_env, free_port, start_bot, wait_until_ready
 from harness.signing import SECRETS, settings_overrides, standard_headers
 from store import migrate
@@ -110,6 +110,49 @@ async def bench_http(port: int, count: int, concurrency: int) -> tuple[float, li
         return await run_concurrently(count, concurrency, one)
 
 
+def lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string of ASCII is a valid Lua string literal
+
+
+def write_delivery_script(folder: Path, count: int) -> Path:
+    """A wrk script posting `count` distinct signed deliveries, each once, then stopping."""
+    lines = ["local deliveries = {"]
+    for body, headers in signed_deliveries(count):
+        header_table = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}"
+                                 for k, v in headers.items())
+        lines.append(f"  {{{{{header_table}}}, {lua_string(body.decode())}}},")
+    lines += ["}", "local requests = {}", "local next_index = 0",
+              # Formatted in init, once wrk has set the host and path of its URL.
+              "init = function(args)",
+              "  for i, d in ipairs(deliveries) do",
+              "    requests[i] = wrk.format('POST', nil, d[1], d[2])",
+              "  end",
+              "end",
+              "request = function()",
+              "  next_index = next_index + 1",
+              "  if next_index > #requests then wrk.thread:stop(); next_index = 1 end",
+              "  return requests[next_index]",
+              "end"]
+    script = folder / f"deliveries-{uuid.uuid4().hex[:8]}.lua"
+    script.write_text("\n".join(lines))
+    return script
+
+
+def bench_wrk(wrk: str, pid: int, port: int, folder: Path, count: int, seconds: float,
+              concurrency: int) -> Load:
+    """wrk posts distinct signed deliveries for `seconds`; the server's CPU meanwhile. A run
+    that used up its `count` deliveries is refused: repeats would be cheap duplicates."""
+    script = write_delivery_script(folder, count)
+    load = run_wrk(wrk, pid, f"http://127.0.0.1:{port}{PATH}", seconds=seconds,
+                   connections=concurrency, script=str(script))
+    script.unlink()
+    if load.requests >= count:
+        raise RuntimeError(f"wrk used up all {count} deliveries: raise --deliveries")
+    if load.non_2xx:
+        raise RuntimeError(f"{load.non_2xx} deliveries were refused")
+    return load
+
+
 async def bench_asyncpg(dsn: str, count: int, concurrency: int) -> tuple[float, list[float]]:
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
     await pool.execute("CREATE TABLE IF NOT EXISTS bench_rows "
@@ -131,8 +174,8 @@ def report(label: str, seconds: float, latencies: list[float]) -> float:
     return rate
 
 
-async def webhook_figures(deliveries: int = 2000, concurrency: int = 16,
-                          steady_seconds: float = 5.0) -> dict[str, float]:
+async def webhook_figures(deliveries: int = 20000, concurrency: int = 16,
+                          steady_seconds: float = 5.0, seconds: float = 3.0) -> dict[str, float]:
     """Rates (median of 3 interleaved rounds), their ratio, and p99 at a steady 200/s."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_DSN)
@@ -149,15 +192,25 @@ async def webhook_figures(deliveries: int = 2000, concurrency: int = 16,
         try:
             wait_until_ready(port, process)
             await bench_http(port, 200, concurrency)  # warm-up
+            wrk = ensure_wrk()
             http_rates, pg_rates, cpu = [], [], []
-            print(f"{deliveries} deliveries, concurrency {concurrency}, 3 rounds")
+            load_by = "wrk" if wrk else "the Python client (client-bound: it measures the client)"
+            print(f"concurrency {concurrency}, 3 rounds, deliveries posted by {load_by}")
             for _ in range(3):  # interleaved rounds, so machine noise hits both alike
-                before = cpu_seconds(process.pid)
-                http_rates.append(report("signed webhook -> PostgreSQL",
-                                         *await bench_http(port, deliveries, concurrency)))
-                cpu.append((cpu_seconds(process.pid) - before) / deliveries)
+                if wrk is not None:
+                    load = bench_wrk(wrk, process.pid, port, Path(folder), deliveries,
+                                     seconds, concurrency)
+                    print(f"{'signed webhook -> PostgreSQL':34s} {load.rate:8.0f} /s   "
+                          f"p99 {load.p99_ms or 0:6.1f} ms   {load.cpu_us:5.0f} us server CPU")
+                    http_rates.append(load.rate)
+                    cpu.append(load.cpu_us / 1e6)
+                else:
+                    before = cpu_seconds(process.pid)
+                    http_rates.append(report("signed webhook -> PostgreSQL",
+                                             *await bench_http(port, deliveries, concurrency)))
+                    cpu.append((cpu_seconds(process.pid) - before) / deliveries)
                 pg_rates.append(report("plain asyncpg INSERT",
-                                       *await bench_asyncpg(dsn, deliveries, concurrency)))
+                                       *await bench_asyncpg(dsn, 3000, concurrency)))
             ratio = statistics.median(http_rates) / statistics.median(pg_rates)
             print(f"server CPU per delivery (median): {statistics.median(cpu) * 1e6:.0f} us")
             print(f"ratio webhook / plain INSERT (median of rounds): {ratio:.2f} "
@@ -179,7 +232,8 @@ async def webhook_figures(deliveries: int = 2000, concurrency: int = 16,
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--deliveries", type=int, default=20000,
+                        help="prepared for each round (each is posted once)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--steady", type=float, default=5.0, help="seconds at 200/s")
     args = parser.parse_args()

@@ -56,7 +56,7 @@ def _refuse_nul_parameters(_connection: Any, _cursor: Any, _statement: str, para
                     raise UnstorableText()
 
 
-def _storable_json(value: Any) -> str:
+def storable_json(value: Any) -> str:
     """JSON columns: a NUL is escaped as \\u0000 by then, so it is looked for before."""
     text = json.dumps(value)
     if "\\u0000" in text and contains_nul(value):
@@ -67,7 +67,7 @@ def _storable_json(value: Any) -> str:
 def create_engine(url: str, **options: Any) -> AsyncEngine:
     """An engine with the right defaults for each backend."""
     backend = make_url(url).get_backend_name()
-    options.setdefault("json_serializer", _storable_json)
+    options.setdefault("json_serializer", storable_json)
     if backend == "sqlite":
         ensure_sqlite_directory(url)
         engine = create_async_engine(url, **options)
@@ -102,12 +102,31 @@ def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise exc.DisconnectionError("connection closed while pooled")
 
 
+# SQLSTATE classes of asyncpg's own errors (the driver path) that mean "not now": connection
+# exceptions, operator intervention (a terminated backend, a shutdown), insufficient resources.
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True when `error` means "the database cannot be reached now" (retry later, 503)."""
     if isinstance(error, OSError | TimeoutError | exc.TimeoutError | exc.OperationalError
                   | exc.InterfaceError):
         return True
-    return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated
+    return _driver_unavailable(error)
+
+
+def _driver_unavailable(error: BaseException) -> bool:
+    """An error raised by asyncpg itself (`Database.driver_transaction`), not wrapped."""
+    if not type(error).__module__.startswith("asyncpg"):
+        return False
+    import asyncpg  # present whenever asyncpg raised this
+
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.exceptions.PostgresConnectionError):
+        return True
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 _UNIQUE_SQLITE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
@@ -116,6 +135,8 @@ _UNIQUE_SQLITE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMA
 def is_conflict(error: BaseException) -> bool:
     """True when `error` is a unique-key violation: a concurrent transaction inserted the same
     row first (two first deliveries for one new user). Trying again finds the row."""
+    if getattr(error, "sqlstate", None) == "23505":  # asyncpg's own (the driver path)
+        return True
     if not isinstance(error, exc.IntegrityError):
         return False
     orig = error.orig
@@ -194,6 +215,23 @@ class Database:
                 yield session
             for callback in session.info.pop(_AFTER_COMMIT, []):
                 await callback()
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """PostgreSQL only: a pooled connection's asyncpg connection, each statement committed
+        on its own, for a hot path that sends its own SQL (`store.webhook_ingest`). The pool is
+        the engine's, so limits and the dropping of closed connections stay in one place;
+        errors are asyncpg's own (`is_unavailable` and `is_conflict` know them)."""
+        async with self.engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            driver = pooled.driver_connection
+            assert driver is not None  # a checked-out connection always has one
+            try:
+                yield driver
+            except BaseException:
+                if driver.is_closed():  # never hand a dead connection out again
+                    await connection.invalidate()
+                raise
 
     async def ping(self, limit_seconds: float = 2.0) -> None:
         """Raise if the database does not answer `SELECT 1` within `limit_seconds`."""

@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import accounts
+from store import accounts, webhook_ingest
+from store.webhook_ingest import DeliveryRecord
 from webhooks.signatures import WebhookRejected
 from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
 
@@ -41,10 +42,31 @@ async def apply(session: AsyncSession, payload: ReflectionChange,
     return {"action": "upserted"}
 
 
+async def apply_on_postgres(connection: Any, record: DeliveryRecord, payload: ReflectionChange,
+                            context: WebhookContext) -> dict[str, Any] | None:
+    """`apply` with the delivery's record, in one statement (store.webhook_ingest)."""
+    try:
+        if payload.action == "revoke":
+            done = await webhook_ingest.withdraw_reflection(
+                connection, record, external_id=payload.reflection_id, user_id=payload.user_id)
+        else:
+            done = await webhook_ingest.share_reflection(
+                connection, record, external_id=payload.reflection_id,
+                user_id=payload.user_id, text=payload.text or "")
+    except webhook_ingest.Refused:
+        raise WebhookRejected(409, webhook_ingest.OWNED_BY_ANOTHER) from None
+    if not done.new:
+        return None
+    if payload.action == "revoke":
+        return {"action": "revoked", "found": done.written}
+    return {"action": "upserted"}
+
+
 SPEC = WebhookSpec(
     name="reflections",
     path="/webhooks/reflections",
     signed_with="APP_REFLECTIONS_WEBHOOK_SECRET",
     payload_model=ReflectionChange,
     apply=apply,
+    apply_on_postgres=apply_on_postgres,
 )

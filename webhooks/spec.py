@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
+from store.webhook_ingest import DeliveryRecord
 from utils.ids import USER_ID_PATTERN, DiscordId
 from utils.secret_values import SecretSource
 from utils.storable import refuse_unstorable
@@ -28,6 +29,10 @@ class WebhookContext:
 
 
 Effect = Callable[[AsyncSession, Any, WebhookContext], Awaitable[dict[str, Any]]]
+# PostgreSQL's one-statement path (store.webhook_ingest): the driver connection (autocommit)
+# and the delivery's record to write with the effect. Returns None for a replay.
+DriverEffect = Callable[[Any, DeliveryRecord, Any, WebhookContext],
+                        Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ class WebhookSpec:
     signed_with: str
     payload_model: type[BaseModel]
     apply: Effect
+    # For a sender that writes often: the same effect as `apply`, record included, in one
+    # statement on PostgreSQL. SQLite (and senders without one) take `apply`.
+    apply_on_postgres: DriverEffect | None = None
 
     def configured_secret(self, secrets: SecretSource) -> str | None:
         """Every secret accepted now, comma-separated: the configured ones and, for one TTL
