@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,9 +19,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from store.driver_pool import DriverPool
 from utils.storable import NUL, UnstorableText, contains_nul
 
+Batch = TypeVar("Batch")
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
+POSTGRES_CONNECT_ARGS = {"timeout": 5, "command_timeout": 30}
+DRIVER_ACQUIRE_SECONDS = 5  # as the engine's pool_timeout: then 503, retry later
 _AFTER_COMMIT = "after_commit"
 
 
@@ -85,8 +90,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         options.setdefault("pool_size", 20)
         options.setdefault("max_overflow", 20)
         options.setdefault("pool_timeout", 5)
-    # A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
-    options.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
+    options.setdefault("connect_args", dict(POSTGRES_CONNECT_ARGS))
     engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_parameters)
     if not options.get("pool_pre_ping"):
@@ -198,6 +202,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_options)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._driver = DriverPool(self.engine, engine_options.get(
+            "connect_args", POSTGRES_CONNECT_ARGS)) if self.backend == "postgresql" else None
+        self._batches: dict[str, Any] = {}
 
     @property
     def backend(self) -> str:
@@ -218,20 +225,22 @@ class Database:
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
-        """PostgreSQL only: a pooled connection's asyncpg connection, each statement committed
-        on its own, for a hot path that sends its own SQL (`store.webhook_ingest`). The pool is
-        the engine's, so limits and the dropping of closed connections stay in one place;
-        errors are asyncpg's own (`is_unavailable` and `is_conflict` know them)."""
-        async with self.engine.connect() as connection:
-            pooled = await connection.get_raw_connection()
-            driver = pooled.driver_connection
-            assert driver is not None  # a checked-out connection always has one
-            try:
-                yield driver
-            except BaseException:
-                if driver.is_closed():  # never hand a dead connection out again
-                    await connection.invalidate()
-                raise
+        """PostgreSQL only: an asyncpg connection (store/driver_pool.py), each statement
+        committed on its own, for a hot path that sends its own SQL (`store.webhook_ingest`).
+        Errors are asyncpg's own (`is_unavailable` and `is_conflict` know them)."""
+        if self._driver is None:
+            raise RuntimeError("the driver path is PostgreSQL's")
+        pool = await self._driver.pool()
+        async with pool.acquire(timeout=DRIVER_ACQUIRE_SECONDS) as connection:
+            yield connection
+
+    def batch(self, name: str, make: Callable[[], Batch]) -> Batch:
+        """The one `make()` of this name for this database: a hot statement's batcher
+        (store/statement_batch.py), shared by every caller."""
+        found = self._batches.get(name)
+        if found is None:
+            found = self._batches[name] = make()
+        return cast(Batch, found)
 
     async def ping(self, limit_seconds: float = 2.0) -> None:
         """Raise if the database does not answer `SELECT 1` within `limit_seconds`."""
@@ -239,4 +248,6 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._driver is not None:
+            await self._driver.close()
         await self.engine.dispose()

@@ -14,12 +14,14 @@ as a rolled-back transaction. The SQLite path stays the general one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from store.database import storable_json
+from store.database import Database, storable_json
 from store.models import utcnow
+from store.statement_batch import StatementBatch
 from utils.logging import current_request_id
 
 OWNED_BY_ANOTHER = "reflection belongs to another user"
@@ -47,10 +49,12 @@ class DeliveryRecord:
     delivery_id: str
     body_sha256: str
     details: dict[str, Any]
+    # Taken where the record is made: a batch is sent from another task's context.
+    request_id: str | None = field(default_factory=current_request_id.get)
 
     def parameters(self, now: datetime) -> tuple[Any, ...]:
-        return (self.webhook, self.delivery_id, self.body_sha256, now,
-                current_request_id.get(), storable_json(self.details))
+        return (self.webhook, self.delivery_id, self.body_sha256, now, self.request_id,
+                storable_json(self.details))
 
 
 # $7 external id, $8 user id, $9 text. A row of another user is left alone (the conflict's
@@ -91,6 +95,45 @@ SELECT EXISTS (SELECT 1 FROM delivery) AS new,
 """  # noqa: S608 (constant fragments, no input: values travel as parameters)
 
 
+# The same as _SHARE_REFLECTION for many deliveries of one webhook at once: $1 webhook, $2 now,
+# then one array per column. Its answer has a row per delivery, in order. The caller keeps a
+# delivery id and a reflection id to one delivery per batch (statement_batch's keys).
+_SHARE_REFLECTIONS = """
+WITH input AS (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[]) WITH ORDINALITY
+        AS i(delivery_id, body_sha256, request_id, details, external_id, user_id, text, n)),
+delivery AS (
+    INSERT INTO webhook_deliveries (webhook, delivery_id, status, body_sha256, received_at)
+    SELECT $1, delivery_id, 'processed', body_sha256, $2 FROM input ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING delivery_id),
+audit AS (
+    INSERT INTO audit_log (event, created_at, request_id, details)
+    SELECT CASE WHEN d.delivery_id IS NULL THEN 'webhook.duplicate'
+                ELSE 'webhook.accepted' END, $2, i.request_id, i.details::json
+    FROM input i LEFT JOIN delivery d USING (delivery_id) ORDER BY i.n),
+fresh AS (SELECT i.* FROM input i JOIN delivery d USING (delivery_id)),
+profile AS (
+    INSERT INTO users (id, is_premium, created_at, updated_at)
+    SELECT DISTINCT user_id, false, $2::timestamptz, $2::timestamptz FROM fresh
+    ON CONFLICT DO NOTHING),
+reflection AS (
+    INSERT INTO reflections (external_id, user_id, text, updated_at)
+    SELECT external_id, user_id, text, $2 FROM fresh ORDER BY n
+    ON CONFLICT (external_id) DO UPDATE
+        SET text = excluded.text, revoked_at = NULL, updated_at = excluded.updated_at
+        WHERE reflections.user_id = excluded.user_id
+    RETURNING external_id)
+SELECT d.delivery_id IS NOT NULL AS new,
+       CASE WHEN r.external_id IS NOT NULL THEN true
+            WHEN d.delivery_id IS NULL THEN false
+            ELSE webhook_refuse('""" + OWNED_BY_ANOTHER + """') END AS written
+FROM input i LEFT JOIN delivery d USING (delivery_id) LEFT JOIN reflection r USING (external_id)
+ORDER BY i.n
+"""  # noqa: S608 (constant fragments, no input: values travel as parameters)
+
+
 class Refused(Exception):
     """The statement refused the effect (`webhook_refuse`): nothing was written."""
 
@@ -114,17 +157,53 @@ async def _run(connection: Any, sql: str, *parameters: Any) -> Written:
     return Written(row["new"], row["written"])
 
 
-async def share_reflection(connection: Any, record: DeliveryRecord, *, external_id: str,
+@dataclass(frozen=True)
+class ShareCall:
+    record: DeliveryRecord
+    external_id: str
+    user_id: str
+    text: str
+
+    def keys(self) -> Sequence[Hashable]:
+        return (("delivery", self.record.webhook, self.record.delivery_id),
+                ("reflection", self.external_id))
+
+
+async def share_reflection(database: Database, record: DeliveryRecord, *, external_id: str,
                            user_id: str, text: str) -> Written:
-    """Record the delivery and upsert the reflection (and a bare profile): one statement, one
-    round trip. Raises Refused when the reflection belongs to another user."""
-    return await _run(connection, _SHARE_REFLECTION, *record.parameters(utcnow()),
-                      external_id, user_id, text)
+    """Record the delivery and upsert the reflection (and a bare profile), in one statement
+    with the other deliveries in flight (store/statement_batch.py). Raises Refused when the
+    reflection belongs to another user."""
+    batch = database.batch("share_reflection", lambda: StatementBatch(
+        lambda calls: _share_many(database, calls), lambda call: _share_one(database, call),
+        ShareCall.keys))
+    return await batch.submit(ShareCall(record, external_id, user_id, text))
 
 
-async def withdraw_reflection(connection: Any, record: DeliveryRecord, *, external_id: str,
+async def _share_one(database: Database, call: ShareCall) -> Written:
+    async with database.driver_connection() as connection:
+        return await _run(connection, _SHARE_REFLECTION, *call.record.parameters(utcnow()),
+                          call.external_id, call.user_id, call.text)
+
+
+async def _share_many(database: Database, calls: Sequence[ShareCall]) -> list[Written]:
+    records = [call.record for call in calls]
+    async with database.driver_connection() as connection:
+        rows = await connection.fetch(
+            _SHARE_REFLECTIONS, records[0].webhook, utcnow(),
+            [record.delivery_id for record in records],
+            [record.body_sha256 for record in records],
+            [record.request_id for record in records],
+            [storable_json(record.details) for record in records],
+            [call.external_id for call in calls], [call.user_id for call in calls],
+            [call.text for call in calls])
+    return [Written(row["new"], row["written"]) for row in rows]
+
+
+async def withdraw_reflection(database: Database, record: DeliveryRecord, *, external_id: str,
                               user_id: str) -> Written:
-    """Record the delivery and withdraw the reflection: one statement. `written` is False when
-    it was not here; Refused when it belongs to another user."""
-    return await _run(connection, _WITHDRAW_REFLECTION, *record.parameters(utcnow()),
-                      external_id, user_id)
+    """Record the delivery and withdraw the reflection: one statement (rare: not batched).
+    `written` is False when it was not here; Refused when it belongs to another user."""
+    async with database.driver_connection() as connection:
+        return await _run(connection, _WITHDRAW_REFLECTION, *record.parameters(utcnow()),
+                          external_id, user_id)

@@ -85,8 +85,7 @@ async def _record_and_apply(app: web.Application, spec: WebhookSpec, verified: V
     context = WebhookContext(verified.delivery_id, app.get(PREMIUM))
     if spec.apply_on_postgres is not None and database.backend == "postgresql":
         record = DeliveryRecord(spec.name, verified.delivery_id, body_hash(body), audit_details)
-        async with database.driver_connection() as connection:
-            result = await spec.apply_on_postgres(connection, record, payload, context)
+        result = await spec.apply_on_postgres(database, record, payload, context)
         return {"status": "duplicate"} if result is None else {"status": "processed", **result}
     async with database.transaction() as session:
         # The replay record and its audit row first (one round trip on PostgreSQL); should the

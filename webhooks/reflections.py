@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import accounts, webhook_ingest
+from store.database import Database
 from store.webhook_ingest import DeliveryRecord
 from webhooks.signatures import WebhookRejected
 from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
@@ -42,16 +43,17 @@ async def apply(session: AsyncSession, payload: ReflectionChange,
     return {"action": "upserted"}
 
 
-async def apply_on_postgres(connection: Any, record: DeliveryRecord, payload: ReflectionChange,
+async def apply_on_postgres(database: Database, record: DeliveryRecord,
+                            payload: ReflectionChange,
                             context: WebhookContext) -> dict[str, Any] | None:
     """`apply` with the delivery's record, in one statement (store.webhook_ingest)."""
     try:
         if payload.action == "revoke":
             done = await webhook_ingest.withdraw_reflection(
-                connection, record, external_id=payload.reflection_id, user_id=payload.user_id)
+                database, record, external_id=payload.reflection_id, user_id=payload.user_id)
         else:
             done = await webhook_ingest.share_reflection(
-                connection, record, external_id=payload.reflection_id,
+                database, record, external_id=payload.reflection_id,
                 user_id=payload.user_id, text=payload.text or "")
     except webhook_ingest.Refused:
         raise WebhookRejected(409, webhook_ingest.OWNED_BY_ANOTHER) from None

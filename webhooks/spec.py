@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
+from store.database import Database
 from store.webhook_ingest import DeliveryRecord
 from utils.ids import USER_ID_PATTERN, DiscordId
 from utils.secret_values import SecretSource
@@ -29,9 +30,9 @@ class WebhookContext:
 
 
 Effect = Callable[[AsyncSession, Any, WebhookContext], Awaitable[dict[str, Any]]]
-# PostgreSQL's one-statement path (store.webhook_ingest): the driver connection (autocommit)
-# and the delivery's record to write with the effect. Returns None for a replay.
-DriverEffect = Callable[[Any, DeliveryRecord, Any, WebhookContext],
+# PostgreSQL's one-statement path (store.webhook_ingest): the database and the delivery's
+# record to write with the effect. Returns None for a replay.
+DriverEffect = Callable[[Database, DeliveryRecord, Any, WebhookContext],
                         Awaitable[dict[str, Any] | None]]
 
 

@@ -4,14 +4,18 @@ delivery (store/webhook_ingest.py)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import api
+from store import webhook_ingest
 from store.database import Database
 from store.models import AuditLog, Reflection, User, WebhookDelivery
 from tests.support.webhook_support import (
@@ -80,3 +84,55 @@ async def test_the_same_answers_and_rows_on_both_backends(
         ("webhook.rejected", None), ("webhook.rejected", None), ("webhook.rejected", None),
         ("webhook.accepted", "d5"), ("webhook.accepted", "d6"), ("webhook.accepted", "d7"),
         ("webhook.duplicate", "d7")]
+
+
+async def test_a_burst_in_flight_at_once_is_applied_once_each(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sixty deliveries, each sent twice at once, and five refused ones among them: on
+    PostgreSQL they travel in batches (counted), with the same outcome as one by one."""
+    batches: list[int] = []
+    share_many = webhook_ingest._share_many
+
+    async def counted(database: Database, calls: Any) -> Any:
+        batches.append(len(calls))
+        return await share_many(database, calls)
+
+    monkeypatch.setattr(webhook_ingest, "_share_many", counted)
+    app = api.create_app(make_settings(**settings_overrides(
+        rate_limit_webhook="1000/minute")), database=database)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+
+    async def send(delivery_id: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        raw = encode(payload)
+        response = await client.post(PATH, data=raw, headers=standard_headers(
+            SECRETS[VARIABLE], raw, msg_id=delivery_id))
+        return response.status, await response.json()
+
+    owned = {"action": "upsert", "reflection_id": "r-owned", "user_id": "alice", "text": "a"}
+    assert (await send("first", owned))[0] == 200
+    burst = [(f"d{i}", {"action": "upsert", "reflection_id": f"r{i}", "user_id": f"u{i % 7}",
+                        "text": f"t{i}"}) for i in range(60)]
+    thefts = [(f"m{i}", {**owned, "user_id": "mallory", "text": "mine"}) for i in range(5)]
+    answers = await asyncio.gather(*[send(*delivery) for delivery in burst + burst + thefts])
+
+    statuses = [status for status, _body in answers]
+    bodies = [body.get("status") for _status, body in answers]
+    assert statuses.count(200) == 120
+    assert statuses.count(409) == 5
+    assert bodies.count("processed") == 60
+    assert bodies.count("duplicate") == 60
+    async with database.session() as session:
+        reflections = {row.external_id: (row.user_id, row.text)
+                       for row in await session.scalars(select(Reflection))}
+        users = set(await session.scalars(select(User.id)))
+        deliveries = await session.scalar(select(func.count()).select_from(WebhookDelivery))
+        events = Counter(await session.scalars(select(AuditLog.event)))
+    assert reflections == {"r-owned": ("alice", "a")} | {
+        f"r{i}": (f"u{i % 7}", f"t{i}") for i in range(60)}
+    assert users == {"alice"} | {f"u{i}" for i in range(7)}
+    assert deliveries == 61
+    assert (events["webhook.accepted"], events["webhook.duplicate"],
+            events["webhook.rejected"]) == (61, 60, 5)
+    if database.backend == "postgresql":
+        assert max(batches, default=0) > 1, "no batch was formed"

@@ -1,0 +1,112 @@
+"""StatementBatch: concurrent calls leave together, and each still gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from store.statement_batch import StatementBatch
+
+
+class Refused(Exception):
+    pass
+
+
+class FakeStatement:
+    """Answers `call * 10`; a call < 0 is refused, and refuses the whole batch it is in."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.singles: list[int] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def many(self, calls: Sequence[int]) -> list[int]:
+        self.batches.append(list(calls))
+        await self.gate.wait()
+        if any(call < 0 for call in calls):
+            raise Refused()
+        return [call * 10 for call in calls]
+
+    async def one(self, call: int) -> int:
+        self.singles.append(call)
+        await self.gate.wait()
+        if call < 0:
+            raise Refused()
+        return call * 10
+
+
+def batcher(statement: FakeStatement, **options: int) -> StatementBatch[int, int]:
+    return StatementBatch(statement.many, statement.one, lambda call: (abs(call),), **options)
+
+
+async def test_a_lone_call_is_sent_at_once_alone() -> None:
+    statement = FakeStatement()
+    assert await batcher(statement).submit(3) == 30
+    assert (statement.batches, statement.singles) == ([], [3])
+
+
+async def test_calls_arriving_while_one_is_out_leave_together() -> None:
+    statement = FakeStatement()
+    batch = batcher(statement, max_in_flight=1)
+    statement.gate.clear()
+    first = asyncio.create_task(batch.submit(1))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(batch.submit(call)) for call in range(2, 10)]
+    await asyncio.sleep(0)
+    statement.gate.set()
+    assert await first == 10
+    assert [await task for task in rest] == [call * 10 for call in range(2, 10)]
+    assert statement.singles == [1]
+    assert statement.batches == [list(range(2, 10))]
+
+
+async def test_a_failed_batch_gives_each_call_its_own_answer() -> None:
+    statement = FakeStatement()
+    batch = batcher(statement, max_in_flight=1)
+    statement.gate.clear()
+    head = asyncio.create_task(batch.submit(1))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(batch.submit(call)) for call in (2, -3, 4)]
+    await asyncio.sleep(0)
+    statement.gate.set()
+    await head
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == 20
+    assert results[2] == 40
+    assert isinstance(results[1], Refused)
+    assert statement.batches == [[2, -3, 4]]
+    assert statement.singles == [1, 2, -3, 4]  # the batch again, one by one, in order
+
+
+async def test_a_call_sharing_a_key_runs_alone_after_the_batch() -> None:
+    statement = FakeStatement()
+    batch = batcher(statement, max_in_flight=1)
+    statement.gate.clear()
+    head = asyncio.create_task(batch.submit(1))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(batch.submit(call)) for call in (5, 6, 5, 7)]
+    await asyncio.sleep(0)
+    statement.gate.set()
+    await head
+    assert await asyncio.gather(*tasks) == [50, 60, 50, 70]
+    assert statement.batches == [[5, 6, 7]]
+    assert statement.singles == [1, 5]
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
+    statement = FakeStatement()
+    batch = batcher(statement, max_in_flight=1)
+    statement.gate.clear()
+    head = asyncio.create_task(batch.submit(1))
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(batch.submit(2))
+    stays = asyncio.create_task(batch.submit(3))
+    await asyncio.sleep(0)
+    gone.cancel()
+    statement.gate.set()
+    assert (await head, await stays) == (10, 30)
+    with pytest.raises(asyncio.CancelledError):
+        await gone
