@@ -100,8 +100,9 @@ def recording_rows(seconds: float, rounds: int, say: Callable[[str], None]) -> l
                 f"{ratio:.2f}", "<= 1.10", ratio <= 1.1) for path, ratio in ratios.items()]
 
 
-def webhook_rows(deliveries: int, steady: float) -> list[Row]:
-    found = asyncio.run(webhooks.webhook_figures(deliveries, 16, steady))
+def webhook_rows(seconds: float, steady: float) -> list[Row]:
+    found = asyncio.run(webhooks.webhook_figures(concurrency=16, steady_seconds=steady,
+                                                 seconds=seconds))
     return [
         Row("webhooks: signed deliveries/s to PostgreSQL, concurrency 16",
             f"{found['webhook_rate']:,.0f}/s ({found['cpu_us']:.0f} us server CPU each)",
@@ -140,7 +141,7 @@ def main() -> None:
     load_before = load_average()
     rows = edge_rows(seconds, rounds, say)
     rows += recording_rows(seconds, rounds, say)
-    rows += webhook_rows(1000 if args.quick else 2000, 3.0 if args.quick else 5.0)
+    rows += webhook_rows(seconds, 3.0 if args.quick else 5.0)
     rows += startup_rows(3 if args.quick else 7)
     lines = [
         "# Benchmark results",

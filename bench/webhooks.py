@@ -1,14 +1,22 @@
 """Signed webhook deliveries per second through the whole stack to PostgreSQL.
 
-The bot runs as its own process (`python bot.py`, PostgreSQL via asyncpg); this process signs
-deliveries and posts them at a fixed concurrency. Beside it, in the same run and at the same
-concurrency, a plain asyncpg INSERT loop writes comparable rows: the ratio says what signature
-checks, validation, the replay guard, the audit record and HTTP cost per delivery.
+The bot runs as its own process (`python bot.py`, PostgreSQL via asyncpg). `wrk` (installed
+when missing, as in bench/cpu.py) posts distinct signed deliveries of the reflections webhook,
+each once, at a fixed concurrency for a few seconds, and the server's own CPU per delivery is
+read from /proc. Beside it, in the same run and at the same concurrency, a plain asyncpg INSERT
+loop writes comparable rows (one row, one commit each): the ratio says what signature checks,
+validation, the replay guard, the audit record, the effect and HTTP cost per delivery. Without
+wrk the Python client posts, and the figure then measures that client more than the server.
 
 Then a steady 200 deliveries/s (open loop: each delivery leaves on schedule whatever the
 others do) and its latency p99 (goal <= 20 ms).
 
-    .venv/bin/python -m bench.webhooks [--deliveries 2000] [--concurrency 16] [--steady 5]
+What moved the figure (0.05 at first, 0.13 with Core statements): on PostgreSQL a delivery is
+one statement (replay record, audit row and effect as CTEs, no BEGIN/COMMIT), deliveries in
+flight at once travel as one statement over arrays (store/statement_batch.py), on a small
+asyncpg pool without a reset round trip (store/driver_pool.py).
+
+    .venv/bin/python -m bench.webhooks [--deliveries 20000] [--concurrency 16] [--steady 5]
 """
 
 from __future__ import annotations
