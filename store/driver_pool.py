@@ -39,7 +39,7 @@ class DriverPool:
 
                     args, options = self._engine.dialect.create_connect_args(self._engine.url)
                     self._pool = await asyncpg.create_pool(
-                        *args, **options, **self._connect_args, min_size=0,
+                        *args, **{**options, **self._connect_args}, min_size=0,
                         max_size=MAX_CONNECTIONS, reset=_no_reset)
         return self._pool
 
