@@ -48,65 +48,52 @@ async def test_a_lone_call_is_sent_at_once_alone() -> None:
     assert (statement.batches, statement.singles) == ([], [3])
 
 
-async def test_calls_arriving_while_one_is_out_leave_together() -> None:
-    statement = FakeStatement()
+async def behind_a_first_call(statement: FakeStatement, calls: list[int]
+                              ) -> tuple[StatementBatch[int, int], list[asyncio.Task[int]]]:
+    """A first call is out (held at the gate) while `calls` arrive; then the gate opens."""
     batch = batcher(statement, max_in_flight=1)
     statement.gate.clear()
     first = asyncio.create_task(batch.submit(1))
     await asyncio.sleep(0)
-    rest = [asyncio.create_task(batch.submit(call)) for call in range(2, 10)]
+    tasks = [asyncio.create_task(batch.submit(call)) for call in calls]
     await asyncio.sleep(0)
+    return batch, [first, *tasks]
+
+
+async def test_calls_arriving_while_one_is_out_leave_together() -> None:
+    statement = FakeStatement()
+    _batch, tasks = await behind_a_first_call(statement, list(range(2, 10)))
     statement.gate.set()
-    assert await first == 10
-    assert [await task for task in rest] == [call * 10 for call in range(2, 10)]
+    assert await asyncio.gather(*tasks) == [call * 10 for call in range(1, 10)]
     assert statement.singles == [1]
     assert statement.batches == [list(range(2, 10))]
 
 
 async def test_a_failed_batch_gives_each_call_its_own_answer() -> None:
     statement = FakeStatement()
-    batch = batcher(statement, max_in_flight=1)
-    statement.gate.clear()
-    head = asyncio.create_task(batch.submit(1))
-    await asyncio.sleep(0)
-    tasks = [asyncio.create_task(batch.submit(call)) for call in (2, -3, 4)]
-    await asyncio.sleep(0)
+    _batch, tasks = await behind_a_first_call(statement, [2, -3, 4])
     statement.gate.set()
-    await head
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert results[0] == 20
-    assert results[2] == 40
-    assert isinstance(results[1], Refused)
+    assert (results[0], results[1], results[3]) == (10, 20, 40)
+    assert isinstance(results[2], Refused)
     assert statement.batches == [[2, -3, 4]]
     assert statement.singles == [1, 2, -3, 4]  # the batch again, one by one, in order
 
 
 async def test_a_call_sharing_a_key_runs_alone_after_the_batch() -> None:
     statement = FakeStatement()
-    batch = batcher(statement, max_in_flight=1)
-    statement.gate.clear()
-    head = asyncio.create_task(batch.submit(1))
-    await asyncio.sleep(0)
-    tasks = [asyncio.create_task(batch.submit(call)) for call in (5, 6, 5, 7)]
-    await asyncio.sleep(0)
+    _batch, tasks = await behind_a_first_call(statement, [5, 6, 5, 7])
     statement.gate.set()
-    await head
-    assert await asyncio.gather(*tasks) == [50, 60, 50, 70]
+    assert await asyncio.gather(*tasks) == [10, 50, 60, 50, 70]
     assert statement.batches == [[5, 6, 7]]
     assert statement.singles == [1, 5]
 
 
 async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
     statement = FakeStatement()
-    batch = batcher(statement, max_in_flight=1)
-    statement.gate.clear()
-    head = asyncio.create_task(batch.submit(1))
-    await asyncio.sleep(0)
-    gone = asyncio.create_task(batch.submit(2))
-    stays = asyncio.create_task(batch.submit(3))
-    await asyncio.sleep(0)
+    _batch, (first, gone, stays) = await behind_a_first_call(statement, [2, 3])
     gone.cancel()
     statement.gate.set()
-    assert (await head, await stays) == (10, 30)
+    assert (await first, await stays) == (10, 30)
     with pytest.raises(asyncio.CancelledError):
         await gone
