@@ -155,6 +155,7 @@ async def _redis_context(app: web.Application) -> AsyncIterator[None]:
     await app[PREMIUM].start(redis)  # subscribes in the background, through the breaker
     yield
     await app[PREMIUM].stop()
+    await app[RATE_LIMITER].drain()  # hits decided locally are counted before Redis closes
     if redis is not None:
         with contextlib.suppress(Exception):
             await redis.aclose()

@@ -6,13 +6,16 @@ before: O(1) state and O(1) work per decision, and never more than the limit in 
 length W under a steady rate (the error is bounded by the previous window's burst).
 
 Backends: `memory` (one process; the number of tracked keys is capped, oldest dropped first) and
-`redis` (replicas share budgets; an atomic Lua script, concurrent decisions batched into one
-round trip). A backend error
-fails open: the request is served, a warning is logged and counted.
+`redis` (replicas share budgets: an atomic Lua script, concurrent decisions batched into one
+round trip, keys far below their budget decided locally and counted in batches; see
+edge/rate_limit_redis.py for the bound on over-admission). A backend error fails open: the
+request is served, the failure counted (and logged once by the Redis breaker).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from collections import OrderedDict
@@ -124,20 +127,14 @@ class MemoryBackend:
         return decide(rate, previous, current, now - window_start)
 
 
-# Asks in a batch: KEYS holds (current window counter, previous window counter) per ask, ARGV
-# (limit, window, elapsed in this window, count) per ask. Count 0 asks for a decision on one
-# hit; a count n > 0 adds n hits already decided in the process (counted whatever the limit).
-# Returns {allowed, previous, current before this ask's hits} per ask, in order; a key twice in
-# a batch is counted twice.
 class RateLimiter:
     """Route classes with their own rates; a backend error fails open."""
 
     def __init__(self, rates: dict[str, Rate], backend: Backend, *,
-                 clock: Clock = time.time, breaker: RedisBreaker | None = None) -> None:
+                 clock: Clock = time.time) -> None:
         self.rates = rates
         self.backend = backend
         self.clock = clock
-        self.breaker = breaker  # around a Redis backend: skipped at once while Redis is away
         self.refusals = 0
         self.backend_errors = 0
         # The memory backend decides without I/O: the edge calls this, with no await.
@@ -164,20 +161,12 @@ class RateLimiter:
 
     async def check(self, route_class: str, client: str) -> Decision | None:
         """The decision for one request, or None when the backend failed (fail open)."""
-        rate = self.rates[route_class]
-        key = f"{route_class}:{client}"
-        if self.breaker is not None:
-            try:
-                decision = await self.breaker.run(lambda: self.backend.hit(key, rate,
-                                                                           self.clock()))
-            except RedisUnavailable:  # the breaker logs the outage once, not every request
-                self.backend_errors += 1
-                return None
-            if not decision.allowed:
-                self.refusals += 1
-            return decision
         try:
-            decision = await self.backend.hit(key, rate, self.clock())
+            decision = await self.backend.hit(f"{route_class}:{client}",
+                                              self.rates[route_class], self.clock())
+        except RedisUnavailable:  # the breaker logs the outage once, not every request
+            self.backend_errors += 1
+            return None
         except (OSError, TimeoutError, redis_asyncio.RedisError) as exc:
             self.backend_errors += 1
             log.warning("rate limiter backend unavailable: allowing the request",
@@ -186,6 +175,14 @@ class RateLimiter:
         if not decision.allowed:
             self.refusals += 1
         return decision
+
+    async def drain(self) -> None:
+        """Count in the shared backend what was decided here (at shutdown), within a second."""
+        drain = getattr(self.backend, "drain", None)
+        if drain is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await drain()
 
 
 def build_rate_limiter(settings: Settings, *, redis: RedisBreaker | None,
@@ -198,7 +195,8 @@ def build_rate_limiter(settings: Settings, *, redis: RedisBreaker | None,
         ("health", settings.rate_limit_health), ("read", settings.rate_limit_read),
         ("write", settings.rate_limit_write), ("webhook", settings.rate_limit_webhook))}
     if settings.rate_limit_backend == "redis" and redis is not None:
-        return RateLimiter(rates, RedisBackend(redis.client), clock=clock, breaker=redis)
+        # Every round trip goes through the breaker: skipped at once while Redis is away.
+        return RateLimiter(rates, RedisBackend(redis.client, breaker=redis), clock=clock)
     return RateLimiter(rates, MemoryBackend(), clock=clock)
 
 
