@@ -60,6 +60,10 @@ class Decision(NamedTuple):
     window: int
 
 
+# Decision(...) runs NamedTuple's __new__ in Python; the hot paths build the tuple directly.
+new_decision = tuple.__new__
+
+
 def decide(rate: Rate, previous: int, current: int, elapsed: float) -> Decision:
     """The pure arithmetic: would one more hit stay within the limit?"""
     weight = max(0.0, 1.0 - elapsed / rate.window)
@@ -104,27 +108,28 @@ class MemoryBackend:
 
     def hit_now(self, key: str, rate: Rate, now: float) -> Decision:
         """`hit` without the await: a local decision needs no I/O."""
-        window_start = now - now % rate.window
-        state = self._counters.get(key)
+        limit, window = rate.limit, rate.window
+        elapsed = now % window
+        window_start = now - elapsed
+        counters = self._counters
+        state = counters.get(key)
         if state is None:
-            state = [window_start, 0.0, 0.0]
-            self._counters[key] = state
-            if len(self._counters) > self.max_keys:
-                self._counters.popitem(last=False)
+            state = counters[key] = [window_start, 0, 0]
+            if len(counters) > self.max_keys:
+                counters.popitem(last=False)
         else:
-            self._counters.move_to_end(key)
+            counters.move_to_end(key)
             if window_start != state[0]:
                 # One window later the current count becomes the previous; later, nothing.
-                state[1] = state[2] if window_start - state[0] == rate.window else 0.0
-                state[2] = 0.0
+                state[1] = state[2] if window_start - state[0] == window else 0
+                state[2] = 0
                 state[0] = window_start
         previous, current = int(state[1]), int(state[2])
-        limit, window = rate.limit, rate.window
-        used = previous * max(0.0, 1.0 - (now - window_start) / window) + current
+        used = previous * (1.0 - elapsed / window) + current
         if used + 1 <= limit:  # decide()'s allowed case, inline: the path nearly every hit takes
-            state[2] += 1
-            return Decision(True, limit, max(0, math.floor(limit - used - 1)), 0, window)
-        return decide(rate, previous, current, now - window_start)
+            state[2] = current + 1
+            return new_decision(Decision, (True, limit, int(limit - used - 1), 0, window))
+        return decide(rate, previous, current, elapsed)
 
 
 class RateLimiter:
@@ -139,25 +144,32 @@ class RateLimiter:
         self.backend_errors = 0
         # The memory backend decides without I/O: the edge calls this, with no await.
         self.check_now: Callable[[str, str], Decision] | None = \
-            self._check_memory if isinstance(backend, MemoryBackend) else None
+            self._memory_check(backend) if isinstance(backend, MemoryBackend) else None
         # The Redis backend decides some requests without waiting (None: ask `check`).
-        self._shared = backend if not isinstance(backend, MemoryBackend) \
-            and isinstance(backend, SharedBackend) else None
         self.try_now: Callable[[str, str], Decision | None] | None = \
-            self._try_redis if self._shared is not None else None
+            self._shared_try(backend) if not isinstance(backend, MemoryBackend) \
+            and isinstance(backend, SharedBackend) else None
 
-    def _try_redis(self, route_class: str, client: str) -> Decision | None:
-        assert self._shared is not None
-        return self._shared.hit_now(f"{route_class}:{client}", self.rates[route_class],
-                                    self.clock())
+    def _shared_try(self, backend: SharedBackend) -> Callable[[str, str], Decision | None]:
+        hit_now, rates, clock = backend.hit_now, self.rates, self.clock
 
-    def _check_memory(self, route_class: str, client: str) -> Decision:
-        assert isinstance(self.backend, MemoryBackend)
-        decision = self.backend.hit_now(f"{route_class}:{client}", self.rates[route_class],
-                                        self.clock())
-        if not decision.allowed:
-            self.refusals += 1
-        return decision
+        def try_now(route_class: str, client: str) -> Decision | None:
+            return hit_now(f"{route_class}:{client}", rates[route_class], clock())
+
+        return try_now
+
+    def _memory_check(self, backend: MemoryBackend) -> Callable[[str, str], Decision]:
+        """The memory backend's decision as one call, its lookups bound once (every request
+        takes this path)."""
+        hit_now, rates, clock = backend.hit_now, self.rates, self.clock
+
+        def check_now(route_class: str, client: str) -> Decision:
+            decision = hit_now(f"{route_class}:{client}", rates[route_class], clock())
+            if not decision[0]:
+                self.refusals += 1
+            return decision
+
+        return check_now
 
     async def check(self, route_class: str, client: str) -> Decision | None:
         """The decision for one request, or None when the backend failed (fail open)."""

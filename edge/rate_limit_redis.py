@@ -31,7 +31,7 @@ from typing import Any
 
 import redis.asyncio as redis_asyncio
 
-from edge.rate_limit import Decision, Rate, decide
+from edge.rate_limit import Decision, Rate, decide, new_decision
 from edge.redis_breaker import RedisBreaker, State
 
 # Asks in a batch: KEYS holds (current window counter, previous window counter) per ask, ARGV
@@ -183,7 +183,7 @@ class RedisBackend:
             if not self._in_flight and self._timer is None:
                 self._schedule(FLUSH_SECONDS)
         limit = rate.limit
-        return Decision(True, limit, max(0, math.floor(limit - used - 1)), 0, window)
+        return new_decision(Decision, (True, limit, int(limit - used - 1), 0, window))
 
     async def hit(self, key: str, rate: Rate, now: float) -> Decision:
         local = self.hit_now(key, rate, now)
