@@ -75,8 +75,9 @@ class Recorder:
         target = self._targets.get(route)
         if target is None:
             template = route_template(request)
-            if route.method == "*" or (isinstance(route.handler, type)
-                                       and issubclass(route.handler, AbstractView)):
+            handler = getattr(route.handler, "__wrapped__", route.handler)  # the front door's
+            if route.method == "*" or (isinstance(handler, type)
+                                       and issubclass(handler, AbstractView)):
                 # One route for several methods: the template depends on the request.
                 return self._target(template, webhook_name(request))
             target = self._targets[route] = self._target(template, webhook_name(request))
