@@ -75,7 +75,7 @@ def edge_middleware(*, security_headers: Mapping[str, str], limiter: RateLimiter
     def error_for(request: web.Request, exc: Exception) -> web.StreamResponse:
         """The error envelope for what a handler (or the limiter) raised."""
         if isinstance(exc, APIError):
-            return error_response(request, exc.status, exc.detail, headers=dict(exc.headers),
+            return error_response(request, exc.status, exc.detail, headers=exc.headers or None,
                                   **exc.extra)
         if isinstance(exc, web.HTTPException):
             if exc.status < 400:
