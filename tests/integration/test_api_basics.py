@@ -209,3 +209,21 @@ async def test_cheap_refusals_resolve_as_aiohttp_does(make_settings: Callable[..
         assert ours.http_exception.status == theirs.http_exception.status
         assert ours.http_exception.headers.get("Allow") == \
             theirs.http_exception.headers.get("Allow")
+
+
+async def test_the_front_door_wraps_every_route_without_an_aiohttp_middleware(
+        client: TestClient[web.Request, web.Application]) -> None:
+    """Routes added after create_app (as above) pass through it too, and the handlers keep
+    what the router's readers look up on them (name, docstring, auth policy)."""
+    app = client.server.app
+    assert app is not None
+    assert not app.middlewares  # aiohttp's per-request chain is skipped
+    response = await client.get("/test/explode")
+    assert response.status == 500
+    assert response.headers["X-Request-ID"]
+    for name, value in BASE_HEADERS.items():
+        assert response.headers[name] == value
+    handlers = {route.resource.canonical: route.handler for route in app.router.routes()
+                if route.resource is not None}
+    assert handlers["/health"].__name__ == "liveness"
+    assert getattr(handlers["/api/v1/me"], "__auth_policy__", None) is not None
