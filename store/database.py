@@ -121,13 +121,25 @@ def is_unavailable(error: BaseException) -> bool:
     return _driver_unavailable(error)
 
 
+def _answered_by_server(error: BaseException) -> bool:
+    """An asyncpg error the server sent (its protocol is idle again after it)."""
+    if not type(error).__module__.startswith("asyncpg"):
+        return False
+    import asyncpg
+
+    return isinstance(error, asyncpg.PostgresError) and not _driver_unavailable(error)
+
+
 def _driver_unavailable(error: BaseException) -> bool:
     """An error raised by asyncpg itself (`Database.driver_transaction`), not wrapped."""
     if not type(error).__module__.startswith("asyncpg"):
         return False
     import asyncpg  # present whenever asyncpg raised this
 
-    if isinstance(error, asyncpg.InterfaceError | asyncpg.exceptions.PostgresConnectionError):
+    # InternalClientError: a connection whose protocol was left mid-operation by a fault (a
+    # backend terminated while it sat in the pool); raised before anything is sent.
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.exceptions.PostgresConnectionError
+                  | asyncpg.exceptions.InternalClientError):
         return True
     sqlstate = getattr(error, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
@@ -232,7 +244,15 @@ class Database:
             raise RuntimeError("the driver path is PostgreSQL's")
         pool = await self._driver.pool()
         async with pool.acquire(timeout=DRIVER_ACQUIRE_SECONDS) as connection:
-            yield connection
+            try:
+                yield connection
+            except BaseException as exc:
+                # Only an error the server answered leaves the connection idle; after any
+                # other (a cut, a cancellation mid-statement) it may be half-way through an
+                # operation, and the pool resets nothing (driver_pool.py): close it.
+                if not _answered_by_server(exc):
+                    connection.terminate()
+                raise
 
     def batch(self, name: str, make: Callable[[], Batch]) -> Batch:
         """The one `make()` of this name for this database: a hot statement's batcher

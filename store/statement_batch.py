@@ -7,11 +7,13 @@ natural, never timed: a call is sent at once when fewer than `max_in_flight` bat
 and calls that arrive meanwhile leave together when one comes back, so a lone call waits for
 nothing and a busy replica sends bigger batches.
 
-A batch is all or nothing (one statement). When it fails (a refused effect, a conflict, the
-connection lost), every call of it is run again alone, in order, so each gets its own answer:
-exactly what it would have got without batching. A call that touches a key an earlier call of
-the batch touches (the same delivery, the same row) is run alone after the batch, so the two
-keep their order.
+A batch is all or nothing (one statement). When it fails (a refused effect, a conflict), every
+call of it is run again alone, in order, so each gets its own answer: exactly what it would
+have got without batching. A failure that says the database is away now (`retry_alone` false)
+is every call's answer at once: one by one they would each wait for the same outage.
+
+A call that touches a key an earlier call of the batch touches (the same delivery, the same
+row) is run alone after the batch, so the two keep their order.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class StatementBatch(Generic[Call, Answer]):
     def __init__(self, run_batch: Callable[[Sequence[Call]], Awaitable[list[Answer]]],
                  run_one: Callable[[Call], Awaitable[Answer]],
                  keys: Callable[[Call], Sequence[Hashable]], *, max_batch: int = 64,
-                 max_in_flight: int = 2) -> None:
+                 max_in_flight: int = 2,
+                 retry_alone: Callable[[Exception], bool] = lambda _error: True) -> None:
         self._run_batch = run_batch
+        self._retry_alone = retry_alone
         self._run_one = run_one
         self._keys = keys
         self._max_batch = max_batch
@@ -73,7 +77,11 @@ class StatementBatch(Generic[Call, Answer]):
         if together:
             try:
                 answers = await self._run_batch([item.call for item in together])
-            except Exception:
+            except Exception as exc:
+                if not self._retry_alone(exc):
+                    for item in together:
+                        _fail(item.future, exc)
+                    together = []
                 alone = together + alone  # nothing of the batch was written: one by one
             else:
                 for item, answer in zip(together, answers, strict=True):
@@ -82,8 +90,7 @@ class StatementBatch(Generic[Call, Answer]):
             try:
                 _settle(item.future, await self._run_one(item.call))
             except Exception as exc:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+                _fail(item.future, exc)
 
     def _split(self, batch: list[_Pending[Call, Answer]]
                ) -> tuple[list[_Pending[Call, Answer]], list[_Pending[Call, Answer]]]:
@@ -98,6 +105,11 @@ class StatementBatch(Generic[Call, Answer]):
                 alone.append(item)
             seen.update(keys)
         return together, alone
+
+
+def _fail(future: asyncio.Future[Answer], error: Exception) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 def _settle(future: asyncio.Future[Answer], answer: Answer) -> None:

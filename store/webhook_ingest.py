@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from store.database import Database, storable_json
+from store.database import Database, is_unavailable, storable_json
 from store.models import utcnow
 from store.statement_batch import StatementBatch
 from utils.logging import current_request_id
@@ -147,10 +147,11 @@ class Written:
     written: bool
 
 
-async def _run(connection: Any, sql: str, *parameters: Any) -> Written:
+async def _run(database: Database, sql: str, *parameters: Any) -> Written:
     try:
-        row = await connection.fetchrow(sql, *parameters)
-    except Exception as exc:
+        async with database.driver_connection() as connection:
+            row = await connection.fetchrow(sql, *parameters)
+    except Exception as exc:  # translated once the connection is back in the pool
         if getattr(exc, "sqlstate", None) == REFUSED_SQLSTATE:
             raise Refused(str(exc)) from None
         raise
@@ -176,14 +177,13 @@ async def share_reflection(database: Database, record: DeliveryRecord, *, extern
     reflection belongs to another user."""
     batch = database.batch("share_reflection", lambda: StatementBatch(
         lambda calls: _share_many(database, calls), lambda call: _share_one(database, call),
-        ShareCall.keys))
+        ShareCall.keys, retry_alone=lambda error: not is_unavailable(error)))
     return await batch.submit(ShareCall(record, external_id, user_id, text))
 
 
 async def _share_one(database: Database, call: ShareCall) -> Written:
-    async with database.driver_connection() as connection:
-        return await _run(connection, _SHARE_REFLECTION, *call.record.parameters(utcnow()),
-                          call.external_id, call.user_id, call.text)
+    return await _run(database, _SHARE_REFLECTION, *call.record.parameters(utcnow()),
+                      call.external_id, call.user_id, call.text)
 
 
 async def _share_many(database: Database, calls: Sequence[ShareCall]) -> list[Written]:
@@ -204,6 +204,5 @@ async def withdraw_reflection(database: Database, record: DeliveryRecord, *, ext
                               user_id: str) -> Written:
     """Record the delivery and withdraw the reflection: one statement (rare: not batched).
     `written` is False when it was not here; Refused when it belongs to another user."""
-    async with database.driver_connection() as connection:
-        return await _run(connection, _WITHDRAW_REFLECTION, *record.parameters(utcnow()),
-                          external_id, user_id)
+    return await _run(database, _WITHDRAW_REFLECTION, *record.parameters(utcnow()),
+                      external_id, user_id)

@@ -109,6 +109,9 @@ async def terminate_backends(database_name: str) -> int:
     return len(rows)
 
 
+MINIMUM_SENT = 300
+
+
 async def test_postgres_going_away_mid_stream_loses_and_doubles_nothing(
         tmp_path: Path, postgres: str) -> None:
     url = make_url(postgres)
@@ -118,9 +121,11 @@ async def test_postgres_going_away_mid_stream_loses_and_doubles_nothing(
         hide_password=False)
     bot = Process(tmp_path, DATABASE_URL=through_proxy, RATE_LIMIT_WEBHOOK="100000/minute",
                   **SECRETS)
-    sent, seen = 300, {}
+    seen: dict[str, int] = {}
+    issued: list[int] = []  # every delivery sent (each until it is accepted)
     try:
         await bot.ready()
+        chaos_over = asyncio.Event()
 
         async def chaos() -> None:
             for cycle in range(4):  # connections dropped and refused, then backends killed
@@ -131,17 +136,21 @@ async def test_postgres_going_away_mid_stream_loses_and_doubles_nothing(
                 await asyncio.sleep(0.4)
                 await terminate_backends(url.database or "")
                 seen[f"cycle {cycle}"] = 1
+            chaos_over.set()
 
-        queue = list(range(sent))
         async with aiohttp.ClientSession() as session:
+            # Deliveries flow for as long as the chaos lasts (and at least 300 of them), so
+            # every outage meets deliveries in flight however fast they are applied.
             async def worker() -> None:
-                while queue:
-                    await send_until_accepted(session, bot.base + PATH, queue.pop(), seen)
+                while not chaos_over.is_set() or len(issued) < MINIMUM_SENT:
+                    issued.append(len(issued))
+                    await send_until_accepted(session, bot.base + PATH, issued[-1], seen)
 
             await asyncio.gather(chaos(), *[worker() for _ in range(8)])
     finally:
         assert await bot.stop() == 0
         await proxy.cut()
+    sent = len(issued)
     database = Database(postgres)
     try:
         async with database.session() as session:
