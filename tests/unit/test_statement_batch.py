@@ -97,3 +97,20 @@ async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
     assert (await first, await stays) == (10, 30)
     with pytest.raises(asyncio.CancelledError):
         await gone
+
+
+async def test_a_batch_failed_for_an_outage_fails_its_calls_at_once() -> None:
+    statement = FakeStatement()
+    batch = StatementBatch(statement.many, statement.one, lambda call: (abs(call),),
+                           max_in_flight=1, retry_alone=lambda error: not isinstance(
+                               error, Refused))
+    statement.gate.clear()
+    first = asyncio.create_task(batch.submit(1))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(batch.submit(call)) for call in (2, -3, 4)]
+    await asyncio.sleep(0)
+    statement.gate.set()
+    assert await first == 10
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(result, Refused) for result in results)
+    assert statement.singles == [1]  # no call of the failed batch was tried alone
