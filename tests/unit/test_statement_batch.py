@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ class FakeStatement:
         return call * 10
 
 
-def batcher(statement: FakeStatement, **options: int) -> StatementBatch[int, int]:
+def batcher(statement: FakeStatement, **options: Any) -> StatementBatch[int, int]:
     return StatementBatch(statement.many, statement.one, lambda call: (abs(call),), **options)
 
 
@@ -48,10 +49,10 @@ async def test_a_lone_call_is_sent_at_once_alone() -> None:
     assert (statement.batches, statement.singles) == ([], [3])
 
 
-async def behind_a_first_call(statement: FakeStatement, calls: list[int]
+async def behind_a_first_call(statement: FakeStatement, calls: list[int], **options: Any
                               ) -> tuple[StatementBatch[int, int], list[asyncio.Task[int]]]:
     """A first call is out (held at the gate) while `calls` arrive; then the gate opens."""
-    batch = batcher(statement, max_in_flight=1)
+    batch = batcher(statement, max_in_flight=1, **options)
     statement.gate.clear()
     first = asyncio.create_task(batch.submit(1))
     await asyncio.sleep(0)
@@ -101,14 +102,8 @@ async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
 
 async def test_a_batch_failed_for_an_outage_fails_its_calls_at_once() -> None:
     statement = FakeStatement()
-    batch = StatementBatch(statement.many, statement.one, lambda call: (abs(call),),
-                           max_in_flight=1, retry_alone=lambda error: not isinstance(
-                               error, Refused))
-    statement.gate.clear()
-    first = asyncio.create_task(batch.submit(1))
-    await asyncio.sleep(0)
-    tasks = [asyncio.create_task(batch.submit(call)) for call in (2, -3, 4)]
-    await asyncio.sleep(0)
+    _batch, (first, *tasks) = await behind_a_first_call(
+        statement, [2, -3, 4], retry_alone=lambda error: not isinstance(error, Refused))
     statement.gate.set()
     assert await first == 10
     results = await asyncio.gather(*tasks, return_exceptions=True)
