@@ -146,7 +146,11 @@ def generated_requests(count: int = 600, seed: int = 13) -> list[tuple[str, str]
         parts += chooser.sample(_REQUESTS, chooser.randint(1, 3))
         parts += chooser.sample(_WISHES, chooser.randint(0, 3))
         parts.append(chooser.choice(_CLOSINGS))
-        separator = chooser.choice((" ", "\n", "\n\n"))
-        text = separator.join(part.format(**slots) for part in parts if part)
-        found.append((f"generated:{index % len(_TOPICS):02d}", text))
+        found.append((f"generated:{index % len(_TOPICS):02d}", assemble(chooser, parts, slots)))
     return found
+
+
+def assemble(chooser: random.Random, parts: list[str], slots: dict[str, str]) -> str:
+    """A generated message: its parts filled in and joined by one kind of break."""
+    separator = chooser.choice((" ", "\n", "\n\n"))
+    return separator.join(part.format(**slots) for part in parts if part)

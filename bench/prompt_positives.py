@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import random
 
+from bench.prompt_negatives import assemble
+
 _NAMES = (
     "Nyx", "Orion", "Sable", "Juno", "Kestrel", "Mara", "Tobias", "Ember", "Quill", "Raven",
     "Atlas", "Wren", "Lucius", "Ivy", "Cobalt", "Selene", "Dorian", "Pixel", "Zara", "Grim",
@@ -131,7 +133,5 @@ def generated_role_play(count: int = 400, seed: int = 29) -> list[tuple[str, str
         parts += chooser.sample(_PERSISTENCE, chooser.randint(1, 3))
         parts += chooser.sample(_FORMATS, chooser.randint(0, 2))
         parts.append(chooser.choice(_HOOKS))
-        separator = chooser.choice((" ", "\n", "\n\n"))
-        text = separator.join(part.format(**slots) for part in parts if part)
-        found.append((f"generated-role-play:{opening:02d}", text))
+        found.append((f"generated-role-play:{opening:02d}", assemble(chooser, parts, slots)))
     return found
