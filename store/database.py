@@ -131,7 +131,7 @@ def _answered_by_server(error: BaseException) -> bool:
 
 
 def _driver_unavailable(error: BaseException) -> bool:
-    """An error raised by asyncpg itself (`Database.driver_transaction`), not wrapped."""
+    """An error raised by asyncpg itself (`Database.driver_connection`), not wrapped."""
     if not type(error).__module__.startswith("asyncpg"):
         return False
     import asyncpg  # present whenever asyncpg raised this
