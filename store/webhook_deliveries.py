@@ -1,19 +1,62 @@
-"""The replay guard of webhooks: one row per (webhook, delivery id), written with the effect."""
+"""The replay guard of webhooks: one row per (webhook, delivery id), written with the effect,
+and one audit row per delivery saying whether it was new.
+
+The PostgreSQL text of the record and its audit row (`RECORD_CTES`) is shared by the general
+path here and by the one-statement path of store/webhook_ingest.py.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, bindparam, text
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
-from store.database import insert_for, statement
-from store.models import UTCDateTime, WebhookDelivery, utcnow
+from store.database import insert_for, statement, storable_json
+from store.models import WebhookDelivery, utcnow
 from utils.logging import current_request_id
+
+ACCEPTED = "webhook.accepted"  # audit events: a new delivery, a replay
+DUPLICATE = "webhook.duplicate"
 
 # Core statements on the table: no ORM unit of work per delivery.
 _DELIVERIES = cast(Table, WebhookDelivery.__table__)
+
+# PostgreSQL: the replay record and its audit row as data-modifying CTEs (asyncpg parameters):
+# $1 webhook, $2 delivery id, $3 body sha256, $4 now, $5 request id, $6 audit details (JSON).
+# A statement built on it reads `EXISTS (SELECT 1 FROM delivery)`: true when the delivery is new.
+RECORD_CTES = f"""
+delivery AS (
+    INSERT INTO webhook_deliveries (webhook, delivery_id, status, body_sha256, received_at)
+    VALUES ($1, $2, 'processed', $3, $4)
+    ON CONFLICT DO NOTHING
+    RETURNING id),
+audit AS (
+    INSERT INTO audit_log (event, created_at, request_id, details)
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM delivery) THEN '{ACCEPTED}' ELSE '{DUPLICATE}' END,
+           $4, $5, $6::json)"""  # noqa: S608 (constants only: values travel as parameters)
+
+_RECORD_AND_AUDIT = "WITH " + RECORD_CTES + "\nSELECT EXISTS (SELECT 1 FROM delivery)"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """What every delivery writes besides its effect: the replay record and its audit row."""
+
+    webhook: str
+    delivery_id: str
+    body_sha256: str
+    details: dict[str, Any]
+    # Taken where the record is made: a batch is sent from another task's context.
+    request_id: str | None = field(default_factory=current_request_id.get)
+
+    def parameters(self, now: datetime) -> tuple[Any, ...]:
+        """RECORD_CTES' parameters, $1 to $6."""
+        return (self.webhook, self.delivery_id, self.body_sha256, now, self.request_id,
+                storable_json(self.details))
 
 
 async def record_delivery(session: AsyncSession, *, webhook: str, delivery_id: str,
@@ -35,36 +78,16 @@ def _record(dialect: str) -> Any:
         .returning(_DELIVERIES.c.id)
 
 
-# PostgreSQL: the replay record and its audit row in one statement (a data-modifying CTE), so
-# a delivery costs one round trip fewer. The audit row says whether the delivery was new.
-_RECORD_AND_AUDIT_PG = text("""
-WITH delivery AS (
-    INSERT INTO webhook_deliveries (webhook, delivery_id, status, body_sha256, received_at)
-    VALUES (:webhook, :delivery_id, 'processed', :body_sha256, :received_at)
-    ON CONFLICT DO NOTHING
-    RETURNING id)
-INSERT INTO audit_log (event, guild_id, actor_hash, created_at, request_id, details)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM delivery) THEN :accepted ELSE :duplicate END,
-       NULL, NULL, :created_at, :request_id, :details
-RETURNING event
-""").bindparams(bindparam("received_at", type_=UTCDateTime()),
-                bindparam("created_at", type_=UTCDateTime()),
-                bindparam("details", type_=JSON()))
-
-
-async def record_with_audit(session: AsyncSession, *, webhook: str, delivery_id: str,
-                            body_sha256: str, details: dict[str, Any], accepted: str,
-                            duplicate: str) -> bool:
-    """`record_delivery`, plus one audit row: event `accepted` when the delivery is new (True),
-    `duplicate` when it is a replay (False). One round trip on PostgreSQL, two on SQLite."""
+async def record_with_audit(session: AsyncSession, record: DeliveryRecord) -> bool:
+    """`record_delivery`, plus one audit row (ACCEPTED when the delivery is new: True;
+    DUPLICATE for a replay: False), in the session's transaction. One round trip on
+    PostgreSQL, two on SQLite."""
     if session.get_bind().dialect.name != "postgresql":
-        new = await record_delivery(session, webhook=webhook, delivery_id=delivery_id,
-                                    body_sha256=body_sha256)
-        await audit.record(session, accepted if new else duplicate, details=details)
+        new = await record_delivery(session, webhook=record.webhook,
+                                    delivery_id=record.delivery_id,
+                                    body_sha256=record.body_sha256)
+        await audit.record(session, ACCEPTED if new else DUPLICATE, details=record.details)
         return new
-    now = utcnow()
-    event = await session.scalar(_RECORD_AND_AUDIT_PG, {
-        "webhook": webhook, "delivery_id": delivery_id, "body_sha256": body_sha256,
-        "received_at": now, "accepted": accepted, "duplicate": duplicate, "created_at": now,
-        "request_id": current_request_id.get(), "details": details})
-    return bool(event == accepted)
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(_RECORD_AND_AUDIT, record.parameters(utcnow()))
+    return bool(result.scalar_one())

@@ -15,53 +15,22 @@ as a rolled-back transaction. The SQLite path stays the general one.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from store.database import Database, is_unavailable, storable_json
 from store.models import utcnow
 from store.statement_batch import StatementBatch
-from utils.logging import current_request_id
+from store.webhook_deliveries import ACCEPTED, DUPLICATE, RECORD_CTES, DeliveryRecord
 
 OWNED_BY_ANOTHER = "reflection belongs to another user"
 REFUSED_SQLSTATE = "WH409"  # raised by webhook_refuse()
 
-# $1 webhook, $2 delivery id, $3 body sha256, $4 now, $5 request id, $6 audit details (JSON)
-_RECORD = """
-delivery AS (
-    INSERT INTO webhook_deliveries (webhook, delivery_id, status, body_sha256, received_at)
-    VALUES ($1, $2, 'processed', $3, $4)
-    ON CONFLICT DO NOTHING
-    RETURNING id),
-audit AS (
-    INSERT INTO audit_log (event, created_at, request_id, details)
-    SELECT CASE WHEN EXISTS (SELECT 1 FROM delivery) THEN 'webhook.accepted'
-                ELSE 'webhook.duplicate' END,
-           $4, $5, $6::json)"""
-
-
-@dataclass(frozen=True)
-class DeliveryRecord:
-    """What every delivery writes besides its effect: the replay record and its audit row."""
-
-    webhook: str
-    delivery_id: str
-    body_sha256: str
-    details: dict[str, Any]
-    # Taken where the record is made: a batch is sent from another task's context.
-    request_id: str | None = field(default_factory=current_request_id.get)
-
-    def parameters(self, now: datetime) -> tuple[Any, ...]:
-        return (self.webhook, self.delivery_id, self.body_sha256, now, self.request_id,
-                storable_json(self.details))
-
-
-# $7 external id, $8 user id, $9 text. A row of another user is left alone (the conflict's
-# WHERE) and the statement is then aborted by `webhook_refuse` (migration 0005): the record
-# and the audit row go back with it. The bare profile comes first (the foreign key is checked
-# at the end of the statement).
-_SHARE_REFLECTION = "WITH " + _RECORD + """,
+# RECORD_CTES' $1-$6 (store/webhook_deliveries.py), then $7 external id, $8 user id, $9 text.
+# A row of another user is left alone (the conflict's WHERE) and the statement is then aborted
+# by `webhook_refuse` (migration 0005): the record and the audit row go back with it. The bare
+# profile comes first (the foreign key is checked at the end of the statement).
+_SHARE_REFLECTION = "WITH " + RECORD_CTES + """,
 profile AS (
     INSERT INTO users (id, is_premium, created_at, updated_at)
     SELECT $8, false, $4, $4 WHERE EXISTS (SELECT 1 FROM delivery)
@@ -81,7 +50,7 @@ SELECT EXISTS (SELECT 1 FROM delivery) AS new,
 
 # $7 external id, $8 user id. Withdrawn keeps no copy of the text. Not here: recorded, found
 # false; another user's (in the statement's snapshot): refused, nothing recorded.
-_WITHDRAW_REFLECTION = "WITH " + _RECORD + """,
+_WITHDRAW_REFLECTION = "WITH " + RECORD_CTES + """,
 withdrawn AS (
     UPDATE reflections SET text = '', revoked_at = $4
     WHERE external_id = $7 AND user_id = $8 AND EXISTS (SELECT 1 FROM delivery)
@@ -112,8 +81,8 @@ delivery AS (
     RETURNING delivery_id),
 audit AS (
     INSERT INTO audit_log (event, created_at, request_id, details)
-    SELECT CASE WHEN d.delivery_id IS NULL THEN 'webhook.duplicate'
-                ELSE 'webhook.accepted' END, $2, i.request_id, i.details::json
+    SELECT CASE WHEN d.delivery_id IS NULL THEN '""" + DUPLICATE + """'
+                ELSE '""" + ACCEPTED + """' END, $2, i.request_id, i.details::json
     FROM input i LEFT JOIN delivery d USING (delivery_id) ORDER BY i.n),
 fresh AS (SELECT i.* FROM input i JOIN delivery d USING (delivery_id)),
 profile AS (

@@ -27,7 +27,7 @@ from edge.errors import APIError, error_response
 from edge.redis_breaker import RedisBreaker, RedisUnavailable
 from store import audit, webhook_deliveries
 from store.database import is_conflict, is_unavailable, is_unstorable
-from store.webhook_ingest import DeliveryRecord
+from store.webhook_deliveries import DeliveryRecord
 from utils.logging import get_logger
 from webhooks.signatures import Verified, WebhookRejected, body_hash, parse_secrets, verify
 from webhooks.spec import WebhookContext, WebhookSpec
@@ -83,17 +83,14 @@ async def _record_and_apply(app: web.Application, spec: WebhookSpec, verified: V
                      "scheme": verified.scheme}
     database = app[DATABASE]
     context = WebhookContext(verified.delivery_id, app.get(PREMIUM))
+    record = DeliveryRecord(spec.name, verified.delivery_id, body_hash(body), audit_details)
     if spec.apply_on_postgres is not None and database.backend == "postgresql":
-        record = DeliveryRecord(spec.name, verified.delivery_id, body_hash(body), audit_details)
         result = await spec.apply_on_postgres(database, record, payload, context)
         return {"status": "duplicate"} if result is None else {"status": "processed", **result}
     async with database.transaction() as session:
         # The replay record and its audit row first (one round trip on PostgreSQL); should the
         # effect fail, the transaction takes both back with it.
-        if not await webhook_deliveries.record_with_audit(
-                session, webhook=spec.name, delivery_id=verified.delivery_id,
-                body_sha256=body_hash(body), details=audit_details,
-                accepted="webhook.accepted", duplicate="webhook.duplicate"):
+        if not await webhook_deliveries.record_with_audit(session, record):
             return {"status": "duplicate"}
         result = await spec.apply(session, payload, context)
     return {"status": "processed", **result}

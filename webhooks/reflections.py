@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import accounts, webhook_ingest
 from store.database import Database
-from store.webhook_ingest import DeliveryRecord
+from store.webhook_deliveries import DeliveryRecord
 from webhooks.signatures import WebhookRejected
 from webhooks.spec import Payload, UserId, WebhookContext, WebhookSpec
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from members.premium import PremiumInvalidator
 from store.database import Database
-from store.webhook_ingest import DeliveryRecord
+from store.webhook_deliveries import DeliveryRecord
 from utils.ids import USER_ID_PATTERN, DiscordId
 from utils.secret_values import SecretSource
 from utils.storable import refuse_unstorable
