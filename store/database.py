@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from store.driver_pool import DriverPool
+from store.statement_batch import StatementBatch
 from utils.storable import NUL, UnstorableText, contains_nul
 
-Batch = TypeVar("Batch")
+Batch = TypeVar("Batch", bound=StatementBatch[Any, Any])
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # A dead server must fail fast (readiness, webhooks answering 503), not hang a request.
 POSTGRES_CONNECT_ARGS = {"timeout": 5, "command_timeout": 30}
@@ -216,7 +217,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._driver = DriverPool(self.engine, engine_options.get(
             "connect_args", POSTGRES_CONNECT_ARGS)) if self.backend == "postgresql" else None
-        self._batches: dict[str, Any] = {}
+        self._batches: dict[str, StatementBatch[Any, Any]] = {}
 
     @property
     def backend(self) -> str:
@@ -268,6 +269,10 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        """Close: the batches first (what is out finishes, what waits gets a 503), then the
+        pools, so nothing is written after this returns."""
+        for batch in self._batches.values():
+            await batch.close()
         if self._driver is not None:
             await self._driver.close()
         await self.engine.dispose()

@@ -16,6 +16,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MAX_CONNECTIONS = 10  # enough for the webhook concurrency a replica sees
+CLOSE_SECONDS = 10.0  # for connections to come back at close; then they are cut
+# Query options of a URL that are SQLAlchemy's (its statement cache), not asyncpg's.
+_SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func",
+                    "async_creator_fn")
 
 
 async def _no_reset(_connection: Any) -> None:
@@ -30,20 +34,31 @@ class DriverPool:
         self._connect_args = connect_args
         self._pool: Any = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     async def pool(self) -> Any:
         if self._pool is None:
             async with self._lock:
+                if self._closed:  # no new pool once closed: nobody would close it
+                    raise ConnectionError("the database is closing")
                 if self._pool is None:
                     import asyncpg  # only PostgreSQL deployments need it
 
                     args, options = self._engine.dialect.create_connect_args(self._engine.url)
+                    for name in _SQLALCHEMY_ONLY:
+                        options.pop(name, None)
                     self._pool = await asyncpg.create_pool(
                         *args, **{**options, **self._connect_args}, min_size=0,
                         max_size=MAX_CONNECTIONS, reset=_no_reset)
         return self._pool
 
     async def close(self) -> None:
-        if self._pool is not None:
+        """Close the pool (waiting up to CLOSE_SECONDS for connections in use); none after."""
+        async with self._lock:  # after a pool being made, so that one is closed too
+            self._closed = True
             pool, self._pool = self._pool, None
-            await pool.close()
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+            except TimeoutError:
+                pool.terminate()

@@ -9,8 +9,10 @@ nothing and a busy replica sends bigger batches.
 
 A batch is all or nothing (one statement). When it fails (a refused effect, a conflict), every
 call of it is run again alone, in order, so each gets its own answer: exactly what it would
-have got without batching. A failure that says the database is away now (`retry_alone` false)
-is every call's answer at once: one by one they would each wait for the same outage.
+have got without batching. A failure that says the database is away now (`outage`) is the
+answer of every call waiting, at once: sent on, each would wait out the same timeout in turn
+(two batches out at a time), so the last caller's 503 would come many timeouts late. A call
+whose caller has gone (a cancelled request) is not sent.
 
 A call that touches a key an earlier call of the batch touches (the same delivery, the same
 row) is run alone after the batch, so the two keep their order.
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+CLOSED = "the database is closing"
 Call = TypeVar("Call")
 Answer = TypeVar("Answer")
 
@@ -40,9 +43,9 @@ class StatementBatch(Generic[Call, Answer]):
                  run_one: Callable[[Call], Awaitable[Answer]],
                  keys: Callable[[Call], Sequence[Hashable]], *, max_batch: int = 64,
                  max_in_flight: int = 2,
-                 retry_alone: Callable[[Exception], bool] = lambda _error: True) -> None:
+                 outage: Callable[[Exception], bool] = lambda _error: False) -> None:
         self._run_batch = run_batch
-        self._retry_alone = retry_alone
+        self._outage = outage
         self._run_one = run_one
         self._keys = keys
         self._max_batch = max_batch
@@ -50,8 +53,11 @@ class StatementBatch(Generic[Call, Answer]):
         self._pending: list[_Pending[Call, Answer]] = []
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def submit(self, call: Call) -> Answer:
+        if self._closed:
+            raise ConnectionError(CLOSED)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(call, future))
         if self._in_flight < self._max_in_flight:
@@ -61,12 +67,28 @@ class StatementBatch(Generic[Call, Answer]):
             task.add_done_callback(self._tasks.discard)
         return await future
 
+    async def close(self, grace: float = 5.0) -> None:
+        """Refuse new calls; let the batches out finish for up to `grace` seconds, then cancel
+        them. Every call not answered by then gets ConnectionError (an outage: 503)."""
+        self._closed = True
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in set(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._fail_waiting([], ConnectionError(CLOSED))
+
     async def _drain(self) -> None:
         try:
             while self._pending:
-                batch = self._pending[:self._max_batch]
+                batch = [item for item in self._pending[:self._max_batch]
+                         if not item.future.done()]  # a caller gone is not sent
                 del self._pending[:self._max_batch]
-                await self._send(batch)
+                try:
+                    await self._send(batch)
+                except BaseException:  # cancelled (close): no caller may wait forever
+                    self._fail_waiting(batch, ConnectionError(CLOSED))
+                    raise
         finally:
             self._in_flight -= 1
 
@@ -78,19 +100,29 @@ class StatementBatch(Generic[Call, Answer]):
             try:
                 answers = await self._run_batch([item.call for item in together])
             except Exception as exc:
-                if not self._retry_alone(exc):
-                    for item in together:
-                        _fail(item.future, exc)
-                    together = []
+                if self._outage(exc):
+                    self._fail_waiting(together + alone, exc)
+                    return
                 alone = together + alone  # nothing of the batch was written: one by one
             else:
                 for item, answer in zip(together, answers, strict=True):
                     _settle(item.future, answer)
-        for item in alone:
+        for index, item in enumerate(alone):
+            if item.future.done():
+                continue
             try:
                 _settle(item.future, await self._run_one(item.call))
             except Exception as exc:
                 _fail(item.future, exc)
+                if self._outage(exc):
+                    self._fail_waiting(alone[index + 1:], exc)
+                    return
+
+    def _fail_waiting(self, items: list[_Pending[Call, Answer]], error: Exception) -> None:
+        """`error` for these calls and for every call still queued."""
+        for item in [*items, *self._pending]:
+            _fail(item.future, error)
+        self._pending.clear()
 
     def _split(self, batch: list[_Pending[Call, Answer]]
                ) -> tuple[list[_Pending[Call, Answer]], list[_Pending[Call, Answer]]]:

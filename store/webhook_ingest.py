@@ -69,6 +69,9 @@ SELECT EXISTS (SELECT 1 FROM delivery) AS new,
 # delivery id and a reflection id to one delivery per batch (statement_batch's keys). A lone
 # delivery keeps _SHARE_REFLECTION: sent as a batch of one through this statement it cost the
 # server 14% more CPU per delivery under load (bench/webhooks, 590 against 517 us side by side).
+# Rows go into each table ordered by its key: two batches out at once that share a user (or a
+# reflection) then take their row locks in the same order and wait for each other instead of
+# deadlocking (PostgreSQL would abort one after deadlock_timeout; its calls would be re-run).
 _SHARE_REFLECTIONS = """
 WITH input AS (
     SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -76,7 +79,7 @@ WITH input AS (
         AS i(delivery_id, body_sha256, request_id, details, external_id, user_id, text, n)),
 delivery AS (
     INSERT INTO webhook_deliveries (webhook, delivery_id, status, body_sha256, received_at)
-    SELECT $1, delivery_id, 'processed', body_sha256, $2 FROM input ORDER BY n
+    SELECT $1, delivery_id, 'processed', body_sha256, $2 FROM input ORDER BY delivery_id
     ON CONFLICT DO NOTHING
     RETURNING delivery_id),
 audit AS (
@@ -88,10 +91,11 @@ fresh AS (SELECT i.* FROM input i JOIN delivery d USING (delivery_id)),
 profile AS (
     INSERT INTO users (id, is_premium, created_at, updated_at)
     SELECT DISTINCT user_id, false, $2::timestamptz, $2::timestamptz FROM fresh
+    ORDER BY user_id
     ON CONFLICT DO NOTHING),
 reflection AS (
     INSERT INTO reflections (external_id, user_id, text, updated_at)
-    SELECT external_id, user_id, text, $2 FROM fresh ORDER BY n
+    SELECT external_id, user_id, text, $2 FROM fresh ORDER BY external_id
     ON CONFLICT (external_id) DO UPDATE
         SET text = excluded.text, revoked_at = NULL, updated_at = excluded.updated_at
         WHERE reflections.user_id = excluded.user_id
@@ -148,7 +152,7 @@ async def share_reflection(database: Database, record: DeliveryRecord, *, extern
     reflection belongs to another user."""
     batch = database.batch("share_reflection", lambda: StatementBatch(
         lambda calls: _share_many(database, calls), lambda call: _share_one(database, call),
-        ShareCall.keys, retry_alone=lambda error: not is_unavailable(error)))
+        ShareCall.keys, outage=is_unavailable))
     return await batch.submit(ShareCall(record, external_id, user_id, text))
 
 

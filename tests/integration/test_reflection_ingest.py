@@ -18,6 +18,7 @@ import api
 from store import webhook_ingest
 from store.database import Database
 from store.models import AuditLog, Reflection, User, WebhookDelivery
+from store.webhook_deliveries import DeliveryRecord
 from tests.support.webhook_support import (
     PATHS,
     SECRETS,
@@ -136,3 +137,58 @@ async def test_a_burst_in_flight_at_once_is_applied_once_each(
             events["webhook.rejected"]) == (61, 60, 5)
     if database.backend == "postgresql":
         assert max(batches, default=0) > 1, "no batch was formed"
+
+
+def record(delivery_id: str) -> DeliveryRecord:
+    return DeliveryRecord("reflections", delivery_id, "0" * 64, {})
+
+
+async def test_dispose_answers_every_waiting_call_and_opens_nothing_after(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shutdown while deliveries wait on a slow database: the handlers are cancelled (the
+    runner's grace ran out), dispose() closes the batch and the pool, and nothing reopens one
+    to write afterwards."""
+    database = Database(postgres_url)
+    share_one = webhook_ingest._share_one
+
+    async def slow_one(database: Database, call: Any) -> Any:
+        async with database.driver_connection() as connection:
+            await connection.execute("SELECT pg_sleep(0.3)")
+        return await share_one(database, call)
+
+    monkeypatch.setattr(webhook_ingest, "_share_one", slow_one)
+    callers = [asyncio.create_task(webhook_ingest.share_reflection(
+        database, record(f"closing-{i}"), external_id="closing-r", user_id="closing-u",
+        text=f"t{i}")) for i in range(4)]  # one reflection: each call runs alone, in turn
+    await asyncio.sleep(0.1)
+    for caller in callers:
+        caller.cancel()
+    await database.dispose()
+    await asyncio.sleep(0.5)  # a call still queued would now open a pool and write
+    assert database._driver is not None
+    assert database._driver._pool is None
+    with pytest.raises(ConnectionError):
+        await webhook_ingest.share_reflection(database, record("after"), external_id="x",
+                                              user_id="u", text="t")
+    checker = Database(postgres_url)
+    try:
+        async with checker.session() as session:
+            written = await session.scalar(select(func.count()).select_from(WebhookDelivery)
+                                           .where(WebhookDelivery.delivery_id.like("closing-%")))
+    finally:
+        await checker.dispose()
+    assert written is not None
+    assert written <= 1  # at most the one out when the handlers went; none after dispose
+
+
+async def test_sqlalchemy_url_options_do_not_reach_the_driver_pool(postgres_url: str) -> None:
+    """SQLAlchemy's own statement-cache options in DATABASE_URL are not asyncpg's: the driver
+    pool leaves them out instead of failing every delivery."""
+    database = Database(postgres_url + "?prepared_statement_cache_size=0")
+    try:
+        written = await webhook_ingest.share_reflection(
+            database, record("url-options"), external_id="url-options", user_id="u-url",
+            text="t")
+    finally:
+        await database.dispose()
+    assert (written.new, written.written) == (True, True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from store.statement_batch import StatementBatch
+from store.statement_batch import CLOSED, StatementBatch
 
 
 class Refused(Exception):
@@ -98,14 +98,85 @@ async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
     assert (await first, await stays) == (10, 30)
     with pytest.raises(asyncio.CancelledError):
         await gone
+    assert (statement.batches, statement.singles) == ([], [1, 3])  # the gone call: not sent
 
 
 async def test_a_batch_failed_for_an_outage_fails_its_calls_at_once() -> None:
     statement = FakeStatement()
     _batch, (first, *tasks) = await behind_a_first_call(
-        statement, [2, -3, 4], retry_alone=lambda error: not isinstance(error, Refused))
+        statement, [2, -3, 4], outage=lambda error: isinstance(error, Refused))
     statement.gate.set()
     assert await first == 10
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(result, Refused) for result in results)
     assert statement.singles == [1]  # no call of the failed batch was tried alone
+
+
+class Away(Exception):
+    """The database cannot be reached: every attempt hangs for a while, then fails."""
+
+
+async def hang_then_fail(_calls: object) -> Any:
+    await asyncio.sleep(0.01)
+    raise Away()
+
+
+async def test_an_outage_answers_every_waiting_caller_after_one_attempt() -> None:
+    attempts = []
+
+    async def many(calls: Sequence[int]) -> list[int]:
+        attempts.append(len(calls))
+        return await hang_then_fail(calls)  # type: ignore[no-any-return]
+
+    async def one(call: int) -> int:
+        attempts.append(1)
+        return await hang_then_fail(call)  # type: ignore[no-any-return]
+
+    batch: StatementBatch[int, int] = StatementBatch(
+        many, one, lambda call: (call,), outage=lambda error: isinstance(error, Away))
+    async with asyncio.timeout(5):  # a caller left waiting fails the test instead of hanging it
+        results = await asyncio.gather(*[batch.submit(call) for call in range(600)],
+                                       return_exceptions=True)
+    assert all(isinstance(result, Away) for result in results)
+    # The attempts out at once (two) answer everyone: without this, the 600 would have waited
+    # in turn, 64 at a time, each batch for its own timeout.
+    assert len(attempts) <= 2
+
+
+async def test_a_lone_call_failed_by_an_outage_answers_the_calls_queued_behind_it() -> None:
+    statement = FakeStatement()
+    batch = StatementBatch(statement.many, statement.one, lambda call: (abs(call),),
+                           max_in_flight=1, outage=lambda error: isinstance(error, Refused))
+    statement.gate.clear()
+    first = asyncio.create_task(batch.submit(-1))  # sent alone; fails for an "outage"
+    await asyncio.sleep(0)
+    queued = [asyncio.create_task(batch.submit(call)) for call in (2, 3)]
+    await asyncio.sleep(0)
+    statement.gate.set()
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(first, *queued, return_exceptions=True)
+    assert all(isinstance(result, Refused) for result in results)
+    assert (statement.singles, statement.batches) == ([-1], [])
+
+
+async def test_close_lets_the_batch_out_finish_and_fails_what_waits() -> None:
+    statement = FakeStatement()
+    batch, (first, *queued) = await behind_a_first_call(statement, [2, 3])
+    closing = asyncio.create_task(batch.close(grace=5))
+    await asyncio.sleep(0)
+    with pytest.raises(ConnectionError, match=CLOSED):
+        await batch.submit(4)  # refused at once: the database is closing
+    statement.gate.set()
+    await closing
+    assert await first == 10
+    # The queued calls were sent by the task draining: close waits for it.
+    assert await asyncio.gather(*queued) == [20, 30]
+
+
+async def test_close_cancels_a_batch_that_outlives_its_grace() -> None:
+    statement = FakeStatement()
+    batch, tasks = await behind_a_first_call(statement, [2, 3])  # the gate never opens
+    await batch.close(grace=0.01)
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(result, ConnectionError) for result in results)
