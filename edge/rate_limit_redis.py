@@ -154,8 +154,10 @@ class RedisBackend:
     def _key(self, key: str, rate: Rate, window_index: int) -> _Key:
         found = self._keys.get(key)
         if found is None or found.window_index != window_index:
-            if len(self._keys) >= MAX_KEYS:
-                self._keys.clear()  # keys with unsent hits stay on the flush list
+            if len(self._keys) >= MAX_KEYS:  # forget them, but for keys with unsent hits
+                kept = {name: key for name, key in self._keys.items() if key.dirty}
+                # (all of them when that frees too little: this must stay rare)
+                self._keys = kept if len(kept) < MAX_KEYS // 2 else {}
             found = self._keys[key] = _Key(f"{self._prefix}{key}:{rate.window}:",
                                            window_index, rate, self._local_share)
         return found
@@ -216,14 +218,19 @@ class RedisBackend:
         self._timer = None
         if self._in_flight:
             return
-        asks = [ask for ask in self._asks[:MAX_BATCH] if not self._skip(ask)]
-        del self._asks[:MAX_BATCH]
-        flushes = []
-        for found in self._dirty[:MAX_FLUSH]:
-            found.dirty = False
-            flushes.append(_Ask(found, found.rate, 0.0, None, found.unsent))
-            found.unsent = 0
+        asks: list[_Ask] = []
+        while self._asks and len(asks) < MAX_BATCH:  # past the asks of callers gone
+            taken = self._asks[:MAX_BATCH - len(asks)]
+            del self._asks[:len(taken)]
+            asks += [ask for ask in taken if not self._skip(ask)]
+        flushes = [self._flush(found) for found in self._dirty[:MAX_FLUSH]]
         del self._dirty[:MAX_FLUSH]
+        # An asked key's own local hits go ahead of its decision even past MAX_FLUSH: the bound
+        # (see the module) rests on Redis deciding with every hit this replica admitted.
+        asked_dirty = [ask.key for ask in asks if ask.key.dirty]
+        if asked_dirty:
+            flushes += [self._flush(found) for found in dict.fromkeys(asked_dirty)]
+            self._dirty = [found for found in self._dirty if found.dirty]
         batch = flushes + asks  # our own local hits before our decisions
         if not batch:
             self._wake(True)
@@ -231,6 +238,14 @@ class RedisBackend:
         self._in_flight = True
         self._task = asyncio.get_running_loop().create_task(self._send(batch))
         self._task.add_done_callback(self._sent)
+
+    @staticmethod
+    def _flush(found: _Key) -> _Ask:
+        """The ask that counts a key's local hits in Redis; the key is no longer dirty."""
+        found.dirty = False
+        ask = _Ask(found, found.rate, 0.0, None, found.unsent)
+        found.unsent = 0
+        return ask
 
     @staticmethod
     def _skip(ask: _Ask) -> bool:

@@ -110,3 +110,42 @@ async def test_hits_decided_before_an_outage_are_counted_when_redis_answers_agai
         finally:
             await proxy.cut()
             await breaker.aclose()
+
+
+async def test_one_replica_admits_exactly_its_budget_past_the_flush_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """More keys with local hits than one round trip flushes (MAX_FLUSH, here 1): a key asked
+    about still has its own local hits counted before Redis decides on it."""
+    monkeypatch.setattr(rate_limit_redis, "MAX_FLUSH", 1)
+    monkeypatch.setattr(rate_limit_redis, "FLUSH_SECONDS", 60.0)  # no timed flush meanwhile
+    rate = Rate(limit=10, window=60)
+    async with empty_redis() as client:
+        backend = RedisBackend(client, prefix="test:")
+        assert (await backend.hit("read:other", rate, NOW)).allowed
+        assert (await backend.hit("read:10.0.0.1", rate, NOW)).allowed
+        assert backend.hit_now("read:other", rate, NOW) is not None  # first on the flush list
+        local = await admitted(backend, rate, local_only=True)
+        decisions = await asyncio.gather(*[backend.hit("read:10.0.0.1", rate, NOW)
+                                           for _ in range(20)])
+        total = 1 + local + sum(decision.allowed for decision in decisions)
+        assert local > 0
+        assert total == rate.limit
+        assert await backend.drain()
+        assert await counted(client, "test:") == total
+
+
+async def test_asks_behind_those_of_callers_gone_are_still_sent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole batch's worth of asks (MAX_BATCH, here 2) whose callers went away does not
+    leave the ask behind them waiting for some later request."""
+    monkeypatch.setattr(rate_limit_redis, "MAX_BATCH", 2)
+    rate = Rate(limit=100, window=60)
+    async with empty_redis() as client:
+        backend = RedisBackend(client, prefix="test:")
+        gone = [asyncio.create_task(backend.hit(f"read:gone{i}", rate, NOW)) for i in range(2)]
+        waiting = asyncio.create_task(backend.hit("read:10.0.0.1", rate, NOW))
+        await asyncio.sleep(0)  # all three have asked; the batch leaves on the next turn
+        for task in gone:
+            task.cancel()
+        decision = await asyncio.wait_for(waiting, 2.0)
+        assert decision.allowed
