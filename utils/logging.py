@@ -165,8 +165,10 @@ _access_logger = get_logger("access")
 
 
 class _AccessSink:
-    """Where access lines go in JSON mode, written directly; lines finished in the same turn of
-    the event loop share one flush (one write to the stream instead of one each)."""
+    """Where access lines go in JSON mode, written directly; on a buffered stream the lines
+    finished in the same turn of the event loop share one flush. (sys.stderr writes each line
+    at once when it is not a terminal; holding a turn's lines to write them together was tried
+    and measured: 1.9 us of CPU per line to a pipe either way, so it was not kept.)"""
 
     def __init__(self, stream: TextIO, enabled: bool) -> None:
         self.stream = stream
