@@ -125,6 +125,8 @@ class GoogleStandIn:
         self.calls: Counter[str] = Counter()
         self.secret_calls: Counter[str] = Counter()
         self.downloads: Counter[str] = Counter()  # completed (first-range) downloads per file
+        # Files a listing leaves out while saying so (`incompleteSearch`), as Drive may.
+        self.missing_from_listing: set[str] = set()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.failures: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
         self.token_claims: list[dict[str, Any]] = []
@@ -252,12 +254,14 @@ class GoogleStandIn:
         matching = sorted(
             (item for item in self.items.values()
              if self.folder_id in item.parents and not item.trashed
-             and item.mime_type == "application/pdf"), key=lambda item: item.id)
+             and item.mime_type == "application/pdf"
+             and item.id not in self.missing_from_listing), key=lambda item: item.id)
         size = min(int(query.get("pageSize", "100")), self.page_size)
         token = query.get("pageToken")
         start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
         page = matching[start:start + size]
-        body: dict[str, Any] = {"kind": "drive#fileList", "incompleteSearch": False,
+        body: dict[str, Any] = {"kind": "drive#fileList",
+                                "incompleteSearch": bool(self.missing_from_listing),
                                 "files": [item.resource() for item in page]}
         if start + size < len(matching):
             body["nextPageToken"] = base64.urlsafe_b64encode(

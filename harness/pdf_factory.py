@@ -1,14 +1,15 @@
 """PDFs with known text on known pages, written by hand (PDF 1.4, Helvetica, WinAnsi).
 
 `make_pdf(["page one text", "page two text"])` puts each string on its own page, wrapped to
-lines; a blank line in the text starts a new paragraph. `encrypted_pdf` and `corrupt_pdf` make
-the files the sync must skip.
+lines; a blank line in the text starts a new paragraph. `encrypted_pdf`, `corrupt_pdf`,
+`flate_bomb_pdf` and `dense_page_pdf` make the files the sync must skip or cut short.
 """
 
 from __future__ import annotations
 
 import io
 import textwrap
+import zlib
 from collections.abc import Sequence
 
 from pypdf import PdfReader, PdfWriter
@@ -63,6 +64,36 @@ def make_pdf(pages: Sequence[str], *, title: str | None = None) -> bytes:
     if title is not None:
         objects.append(b"<< /Title (" + _escape(title) + b") >>")
         info_id = len(objects)
+    return _assemble(objects, info_id)
+
+
+def content_pdf(stream: bytes) -> bytes:
+    """One page whose content stream is `stream` as given (operators, escapes and all),
+    Flate-compressed as real PDFs are: for text pypdf reads oddly, and for hostile pages."""
+    packed = zlib.compress(stream, 9)
+    return _assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+        f"<< /Length {len(packed)} /Filter /FlateDecode >>\nstream\n".encode() + packed
+        + b"\nendstream"])
+
+
+def flate_bomb_pdf() -> bytes:
+    """About 80 KB as sent, 80 MB once inflated: past pypdf's bound for one stream (75 MB)."""
+    return content_pdf(b"BT /F1 10 Tf 50 800 Td (hello) Tj ET\n" + b" " * 80_000_000)
+
+
+def dense_page_pdf(operators: int) -> bytes:
+    """One page of `operators` short text lines: tiny compressed, slow for pypdf to read."""
+    line = b"(" + b"a" * 50 + b") Tj T* "
+    return content_pdf(b"BT /F1 10 Tf 50 800 Td " + line * operators + b"ET")
+
+
+def _assemble(objects: Sequence[bytes], info_id: int | None = None) -> bytes:
+    """Numbered objects (1-based, the catalog first), the cross-reference table, the trailer."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []

@@ -97,6 +97,15 @@ def drive_base_url(api_endpoint: str | None) -> str | None:
     return api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The folder's PDFs; `complete` False when Drive said its results may be incomplete
+    (`incompleteSearch`): what is missing from such a listing may still be there."""
+
+    files: list[DriveFile]
+    complete: bool = True
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -288,24 +297,27 @@ class DriveClient:
             raise DriveError(f"Drive token refused ({type(exc).__name__})") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def list_pdfs(self) -> list[DriveFile]:
+    async def list_pdfs(self) -> Listing:
         """Every PDF directly in the folder that is not trashed (all pages of results)."""
         drive_id = await self._call(self._folder_drive_id)
         files: list[DriveFile] = []
         token: str | None = None
         pages = 0
+        complete = True
         while True:
             page = await self._call(self._list_page, drive_id, token)
             pages += 1
             if page.get("incompleteSearch"):
-                log.warning("drive listing incomplete", folder=self.folder_id)
+                complete = False
             files.extend(_drive_file(item) for item in page.get("files", [])
                          if item.get("mimeType") == PDF_MIME_TYPE)
             token = page.get("nextPageToken")
             if not token:
                 break
+        if not complete:
+            log.warning("drive listing incomplete", folder=self.folder_id)
         log.info("drive listed", files=len(files), pages=pages)
-        return files
+        return Listing(files, complete)
 
     async def download(self, file: DriveFile) -> bytes:
         """The file's bytes; FileTooLarge when over `max_bytes` (before or during download)."""

@@ -1,9 +1,13 @@
 """Text out of PDFs (pypdf), page by page, under caps; then passages of about 800 characters.
 
-A PDF that cannot be used raises `SkippedDocument(reason)`: too large, too many pages,
-encrypted (and not openable with an empty password), corrupt, or without any text (a scan).
-Text past `max_chars` is dropped (the start of the document is still indexed). Extraction is
-CPU-bound: `extract_passages` runs it in a worker thread.
+A PDF that cannot be used raises `SkippedDocument(reason)`: too large (as sent, or once
+decompressed), too many pages, encrypted (and not openable with an empty password), corrupt, or
+without any text (a scan). Text past `max_chars` is dropped (the start of the document is still
+indexed). Extraction is CPU-bound: `extract_passages` runs it in a worker thread, which cannot be
+stopped from outside, so the work is bounded here: a page whose content is over
+`max_page_content` bytes is left out (pypdf's text extraction grows faster than linearly with a
+page's operators: 18 KB of compressed operators cost 10 s), and extraction stops, as truncated,
+after `max_seconds`. Text comes out storable: no NUL, no lone surrogate.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import asyncio
 import io
 import logging
 import re
+import time
 from dataclasses import dataclass
 
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError
+from pypdf import PageObject, PasswordType, PdfReader
+from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError, PyPdfError
 
 from utils.logging import get_logger
 
@@ -43,6 +48,9 @@ class PdfLimits:
     max_bytes: int = 25 * 1024 * 1024
     max_pages: int = 500
     max_chars: int = 2_000_000
+    # A dense page of text is 10-100 KB of content; 1 MiB costs pypdf ~0.5 s to read.
+    max_page_content: int = 1024 * 1024
+    max_seconds: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,9 @@ def extract_pages(data: bytes, limits: PdfLimits) -> tuple[list[PageText], int, 
         raise
     except (FileNotDecryptedError, PermissionError):
         raise SkippedDocument("encrypted") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+    except LimitReachedError:  # a stream past pypdf's own bound once inflated (a flate bomb)
+        raise SkippedDocument("too large once decompressed") from None
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
             AssertionError, RecursionError, OSError, UnicodeError, ZeroDivisionError) as exc:
         raise SkippedDocument(f"corrupt ({type(exc).__name__})") from None
 
@@ -97,19 +107,48 @@ def _read(data: bytes, limits: PdfLimits) -> tuple[list[PageText], int, bool]:
     pages: list[PageText] = []
     budget = limits.max_chars
     truncated = False
+    deadline = time.monotonic() + limits.max_seconds
+    left_out = 0
+    out_of_time = False
     for number, page in enumerate(reader.pages, start=1):
         if budget <= 0:
             truncated = True
             break
-        text = page.extract_text() or ""
+        if time.monotonic() > deadline:
+            truncated = out_of_time = True
+            break
+        if _content_size(page) > limits.max_page_content:
+            truncated = True  # this page's text is left out; the others are still read
+            left_out += 1
+            continue
+        text = _storable(page.extract_text() or "")
         if len(text) > budget:
             text, truncated = text[:budget], True
         budget -= len(text)
         if text.strip():
             pages.append(PageText(number, text))
     if not pages:
-        raise SkippedDocument("no text (a scan?)")
+        raise SkippedDocument("too slow to read" if out_of_time
+                              else f"pages too complex to read ({left_out})" if left_out
+                              else "no text (a scan?)")
     return pages, count, truncated
+
+
+def _content_size(page: PageObject) -> int:
+    """Bytes of the page's content streams once decoded (cheap beside reading them)."""
+    contents = page.get_contents()
+    return 0 if contents is None else len(contents.get_data())
+
+
+def _storable(text: str) -> str:
+    """Text the database takes: NUL dropped (pypdf keeps a 0 byte of a string), a lone
+    surrogate (from a broken ToUnicode map) replaced."""
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")

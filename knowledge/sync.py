@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from knowledge.drive import DriveClient, DriveFile, FileTooLarge
 from knowledge.pdf_text import PdfLimits, SkippedDocument, extract_passages
 from knowledge.progress import ProgressCallback, ProgressThrottle
 from store import knowledge as store
-from store.database import Database
+from store.database import Database, is_unavailable
 from store.knowledge import SyncAlreadyRunning
 from utils.config import Settings
 from utils.logging import get_logger
@@ -192,13 +193,14 @@ class DriveSync:
 
     async def _sync(self, drive: DriveClient, report: SyncReport,
                     progress: ProgressCallback | None) -> None:
-        listed = await drive.list_pdfs()
-        files = sorted({file.id: file for file in listed}.values(),
+        listing = await drive.list_pdfs()
+        files = sorted({file.id: storable(file) for file in listing.files}.values(),
                        key=lambda file: (file.name, file.id))
         report.files_total = len(files)
         known = await store.document_states(self.database)
-        report.removed = await store.remove_documents(
-            self.database, set(known) - {file.id for file in files})
+        if listing.complete:  # a file missing from an incomplete listing may still be there
+            report.removed = await store.remove_documents(
+                self.database, set(known) - {file.id for file in files})
         await self._record(report)
         await _notify(progress, 0, len(files))
 
@@ -251,10 +253,22 @@ class DriveSync:
                                     reason=reason)
             self._skip(report, file, reason)
             return
-        await store.replace_document(
-            self.database, drive_file_id=file.id, name=file.name, md5=file.md5,
-            modified_time=file.modified_time, size=file.size, pages=extracted.pages,
-            passages=[store.PassageInput(p.page, p.text) for p in extracted.passages])
+        try:
+            await store.replace_document(
+                self.database, drive_file_id=file.id, name=file.name, md5=file.md5,
+                modified_time=file.modified_time, size=file.size, pages=extracted.pages,
+                passages=[store.PassageInput(p.page, p.text) for p in extracted.passages])
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # the database is away: every other file would fail the same way
+            # One document the database refuses is that document's problem, not the run's;
+            # skipped (not failed): this version would be refused again on every sync.
+            reason = f"not stored ({describe(exc)})"
+            await store.mark_skipped(self.database, drive_file_id=file.id, name=file.name,
+                                     md5=file.md5, modified_time=file.modified_time,
+                                     size=file.size, reason=reason)
+            self._skip(report, file, reason)
+            return
         report.passages += len(extracted.passages)
 
     @staticmethod
@@ -298,6 +312,15 @@ class DriveSync:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def storable(file: DriveFile) -> DriveFile:
+    """The file with a name the documents table takes: no NUL, at most its column's length
+    (Drive allows longer names; the id is Drive's own and is never changed)."""
+    name = file.name.replace("\x00", "")
+    if len(name) > store.DOCUMENT_NAME_MAX:
+        name = name[:store.DOCUMENT_NAME_MAX - 1] + "…"
+    return file if name == file.name else dataclasses.replace(file, name=name)
 
 
 def _unchanged(state: store.DocumentState, file: DriveFile) -> bool:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import String, delete, func, insert, select, update
 
 from store.database import Database
 from store.models import (
@@ -23,6 +23,8 @@ from store.models import (
 
 # --- Documents and passages -------------------------------------------------------------------
 
+# The longest document name the table takes (Drive allows longer ones).
+DOCUMENT_NAME_MAX = cast(String, KnowledgeDocument.__table__.c["name"].type).length or 500
 STATUS_INDEXED = "indexed"
 STATUS_SKIPPED = "skipped"  # the file itself cannot be indexed (encrypted, corrupt, too big)
 STATUS_FAILED = "failed"  # it could not be fetched this time; retried on the next sync

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import DataError, OperationalError
 
 from harness.google_standins import TOKEN_AUDIENCE, FakeClock, GoogleStandIn
-from harness.pdf_factory import corrupt_pdf, encrypted_pdf, make_pdf
+from harness.pdf_factory import content_pdf, corrupt_pdf, encrypted_pdf, flate_bomb_pdf, make_pdf
 from knowledge.credentials import DRIVE_SCOPE, drive_credentials
 from knowledge.drive import DriveClient, DriveError, RetryPolicy
 from knowledge.sync import DriveSync, ProgressThrottle, SyncAlreadyRunning
@@ -71,7 +73,7 @@ async def test_listing_pages_through_results_after_a_token_exchange(
     google.add_pdf("elsewhere.pdf", pdf_for("elsewhere"), parent="other-folder")
     client = drive_client(google)
     try:
-        files = await client.list_pdfs()
+        files = (await client.list_pdfs()).files
     finally:
         await client.close()
     assert {file.id for file in files} == ids
@@ -95,7 +97,7 @@ async def test_shared_drive_folders_are_listed_in_their_drive(
         google.add_pdf("shared.pdf", pdf_for("shared"))
         client = drive_client(google)
         try:
-            assert [file.name for file in await client.list_pdfs()] == ["shared.pdf"]
+            assert [file.name for file in (await client.list_pdfs()).files] == ["shared.pdf"]
         finally:
             await client.close()
     finally:
@@ -108,7 +110,7 @@ async def test_download_in_ranges_and_size_cap(google: GoogleStandIn) -> None:
     client = drive_client(google, max_bytes=len(data))
     client._chunk_size = 1000  # several range requests
     try:
-        [listed] = await client.list_pdfs()
+        [listed] = (await client.list_pdfs()).files
         assert await client.download(listed) == data
         assert google.calls["media"] == -(-len(data) // 1000)
         small = drive_client(google, max_bytes=len(data) - 1)
@@ -132,7 +134,7 @@ async def test_429_and_500_are_retried_honouring_retry_after(google: GoogleStand
     sleeps = Sleeps()
     client = drive_client(google, sleeps)
     try:
-        [listed] = await client.list_pdfs()
+        [listed] = (await client.list_pdfs()).files
         assert (await client.download(listed)).startswith(b"%PDF-")
     finally:
         await client.close()
@@ -346,3 +348,87 @@ async def test_progress_throttle_passes_at_most_one_update_a_second() -> None:
         clock.advance(0.3)
     await throttle(10, 10)
     assert seen == [(0, 10), (4, 10), (8, 10), (10, 10)]
+
+
+async def test_an_incomplete_listing_removes_nothing(google: GoogleStandIn,
+                                                   database: Database) -> None:
+    """Drive may answer a listing with `incompleteSearch`: a file missing from it may still be
+    in the folder, so nothing is removed from the index on its word."""
+    kept = google.add_pdf("a.pdf", pdf_for("aardvark"))
+    google.add_pdf("b.pdf", pdf_for("badger"))
+    sync = drive_sync(google, database)
+    await sync.run()
+    google.missing_from_listing.add(kept)
+    report = await sync.run()
+    assert report.removed == 0
+    assert (await store.search(database, "aardvark"))[1] > 0
+    google.missing_from_listing.clear()
+    google.trash(kept)  # gone for real, and the listing is complete again
+    assert (await sync.run()).removed == 1
+
+
+async def test_a_document_the_database_refuses_is_skipped_and_the_run_goes_on(
+        google: GoogleStandIn, database: Database) -> None:
+    """A name longer than the table takes, text holding NUL: each document on its own, and
+    every other file of the run is still indexed."""
+    long_name = google.add_pdf("n" * 600 + ".pdf", pdf_for("narwhal"))
+    google.add_pdf("nul.pdf", content_pdf(rb"BT /F1 10 Tf 50 800 Td (wombat\000burrows) Tj ET"))
+    for index in range(6):
+        google.add_pdf(f"b{index}.pdf", pdf_for(f"topic{index}"))
+    report = await drive_sync(google, database).run()
+    assert report.status == "done", report.error
+    assert report.skipped == 0
+    for word in ("narwhal", "wombatburrows", "topic5"):  # a NUL inside a word: dropped
+        assert (await store.search(database, word))[1] > 0, word
+    states = await store.document_states(database)
+    assert len(states[long_name].name) == store.DOCUMENT_NAME_MAX
+
+
+async def test_a_flate_bomb_is_skipped_once_and_not_fetched_again(
+        google: GoogleStandIn, database: Database) -> None:
+    bomb = google.add_pdf("bomb.pdf", flate_bomb_pdf())
+    google.add_pdf("ok.pdf", pdf_for("walrus"))
+    sync = drive_sync(google, database)
+    await sync.run()
+    await sync.run()
+    states = await store.document_states(database)
+    assert states[bomb].status == store.STATUS_SKIPPED
+    assert states[bomb].error_reason == "too large once decompressed"
+    assert google.downloads[bomb] == 1
+
+
+async def test_any_other_refusal_of_one_document_skips_it_alone(
+        google: GoogleStandIn, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever else the database refuses for one document (not an outage) skips that
+    document until it changes."""
+    refused = google.add_pdf("refused.pdf", pdf_for("quokka"))
+    google.add_pdf("fine.pdf", pdf_for("walrus"))
+    replace_document = store.replace_document
+
+    async def refusing(database: Database, **document: Any) -> None:
+        if document["drive_file_id"] == refused:
+            raise DataError("INSERT ...", {}, ValueError("value out of range"))
+        await replace_document(database, **document)
+
+    monkeypatch.setattr(store, "replace_document", refusing)
+    sync = drive_sync(google, database)
+    report = await sync.run()
+    assert report.status == "done", report.error
+    assert (await store.search(database, "walrus"))[1] > 0
+    assert (await store.document_states(database))[refused].status == store.STATUS_SKIPPED
+    await sync.run()
+    assert google.downloads[refused] == 1  # not fetched again until it changes
+
+
+async def test_the_database_going_away_fails_the_run(
+        google: GoogleStandIn, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outage is not one document's problem: the run stops and says so (retried later)."""
+    google.add_pdf("a.pdf", pdf_for("quokka"))
+
+    async def away(database: Database, **document: Any) -> None:
+        raise OperationalError("INSERT ...", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(store, "replace_document", away)
+    report = await drive_sync(google, database).run()
+    assert report.status == "failed"
+    assert "a.pdf" not in {name for name, _reason in report.skipped_files}
