@@ -15,7 +15,7 @@ from command_kit.confirm import ConfirmView
 from members.erasure import erase_person
 from members.premium import premium_status
 from store import accounts, personal_data
-from utils.sanitize import EMBED_FIELD_VALUE_LIMIT, safe_embed_text
+from utils.sanitize import EMBED_FIELD_VALUE_LIMIT, EMBED_TOTAL_LIMIT, safe_embed_text
 
 if TYPE_CHECKING:
     from bot import CommunityBot
@@ -51,10 +51,16 @@ class Account(commands.Cog):
             await interaction.response.send_message("You have no shared reflections.",
                                                     ephemeral=True)
             return
-        embed = discord.Embed(title="Your shared reflections")
-        for index, text in enumerate(texts, 1):
-            embed.add_field(name=f"#{index}", inline=False,
-                            value=safe_embed_text(text, EMBED_FIELD_VALUE_LIMIT) or "(empty)")
+        title = "Your shared reflections"
+        names = [f"#{index}" for index in range(1, len(texts) + 1)]
+        # One embed holds 6,000 characters in all (Discord refuses more): each reflection gets
+        # an equal share of what the title and field names leave, up to a field's own limit.
+        share = min(EMBED_FIELD_VALUE_LIMIT,
+                    (EMBED_TOTAL_LIMIT - len(title) - sum(map(len, names))) // len(texts))
+        embed = discord.Embed(title=title)
+        for name, text in zip(names, texts, strict=True):
+            embed.add_field(name=name, inline=False,
+                            value=safe_embed_text(text, share) or "(empty)")
         await interaction.response.send_message(embed=embed, ephemeral=True,
                                                 allowed_mentions=NONE)
 

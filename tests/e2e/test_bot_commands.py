@@ -13,7 +13,7 @@ from store import migrate
 from store.database import Database
 from store.models import AuditLog, DiscordLink, GuildConfig, Reflection, User
 from tests.support.discord_support import running_bot
-from tests.support.fake_discord import ADMINISTRATOR, FakeDiscord, Recorded
+from tests.support.fake_discord import ADMINISTRATOR, FakeDiscord, Recorded, embed_problem
 from utils.config import Settings
 
 GUILD = 1 << 22 | 3
@@ -170,6 +170,22 @@ async def link_member(database: Database) -> None:
         await session.flush()
         session.add_all([DiscordLink(discord_user_id=MEMBER, user_id="app-user"),
                          Reflection(user_id="app-user", external_id="r1", text="mine")])
+
+
+async def test_reflections_fit_one_embed_however_long_they_are(
+        fake: FakeDiscord, client: bot.CommunityBot, database: Database) -> None:
+    """Ten reflections of the longest kind (4,000 characters each) are 40,000 characters; one
+    embed takes 6,000 in all (the fake Discord refuses more, as Discord does): each is cut to
+    its share, and the member sees all ten."""
+    await link_member(database)
+    async with database.transaction() as session:
+        session.add_all([Reflection(user_id="app-user", external_id=f"long{index}",
+                                    text=f"{index} " + "word " * 799) for index in range(9)])
+    reply = await callback(fake, await run(fake, "reflections", MEMBER))
+    assert reply.response is None or "code" not in reply.response, reply.response
+    [embed] = reply.body["data"]["embeds"]
+    assert embed_problem(embed) is None
+    assert len(embed["fields"]) == 10
 
 
 async def test_export_my_data_sends_the_callers_rows_as_a_private_file(

@@ -32,6 +32,40 @@ def _json(data: Any, status: int = 200) -> web.Response:
                         headers={"Content-Type": "application/json"})
 
 
+# Discord's embed limits: a message (or interaction reply) breaking one is refused with 400.
+EMBED_LIMITS = {"title": 256, "description": 4096, "field_name": 256, "field_value": 1024,
+                "fields": 25, "total": 6000}
+
+
+def embed_problem(embed: dict[str, Any]) -> str | None:
+    """What Discord would refuse in this embed, or None."""
+    fields = embed.get("fields") or []
+    sizes = {"title": len(embed.get("title") or ""),
+             "description": len(embed.get("description") or ""), "fields": len(fields),
+             "field_name": max((len(field.get("name") or "") for field in fields), default=0),
+             "field_value": max((len(field.get("value") or "") for field in fields), default=0)}
+    sizes["total"] = (sizes["title"] + sizes["description"]
+                      + sum(len(field.get("name") or "") + len(field.get("value") or "")
+                            for field in fields)
+                      + len((embed.get("footer") or {}).get("text") or "")
+                      + len((embed.get("author") or {}).get("name") or ""))
+    over = [name for name, size in sizes.items() if size > EMBED_LIMITS[name]]
+    return f"embed {over[0]} over {EMBED_LIMITS[over[0]]}" if over else None
+
+
+def _refuse_embeds(body: Any) -> web.Response | None:
+    """Discord's 400 for a body (message or interaction reply) holding an embed over a limit."""
+    if not isinstance(body, dict):
+        return None
+    payload = body.get("data") if isinstance(body.get("data"), dict) else body
+    for embed in payload.get("embeds") or []:
+        problem = embed_problem(embed)
+        if problem is not None:
+            return _json({"message": "Invalid Form Body", "code": 50035,
+                          "errors": {"embeds": {"_errors": [{"message": problem}]}}}, 400)
+    return None
+
+
 def snowflake() -> str:
     return str(next(_ids))
 
@@ -290,7 +324,7 @@ class FakeDiscord:
                             token=request.headers.get("Authorization", ""))
         response = next((_json({"message": "refused by test", "code": code}, status=status)
                          for pattern, status, code in self.failures if pattern.fullmatch(path)),
-                        None) or self._answer(request.method, path, body)
+                        None) or _refuse_embeds(body) or self._answer(request.method, path, body)
         if isinstance(response.body, bytes):
             recorded.response = json.loads(response.body)
         async with self._changed:
