@@ -220,6 +220,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        """redis-py would refuse any other scheme at start-up, with a traceback."""
+        text = value.get_secret_value() if value is not None else ""
+        if text and not text.startswith(("redis://", "rediss://", "unix://", "gsm:")):
+            raise ValueError("must start with redis://, rediss:// or unix:// "
+                             "(or be a gsm: Secret Manager reference)")
+        return value
+
     @field_validator("supabase_url", "llm_base_url", "discord_api_base", "discord_gateway_url",
                      "drive_api_endpoint", "secret_manager_api_endpoint")
     @classmethod

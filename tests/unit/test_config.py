@@ -163,6 +163,7 @@ def test_legacy_jwt_secret_satisfies_the_auth_requirement(monkeypatch: pytest.Mo
         ({"TRUSTED_PROXIES": "10.0.0.300/8"}, "TRUSTED_PROXIES"),
         ({"SUPABASE_URL": "ftp://example"}, "SUPABASE_URL"),
         ({"RATE_LIMIT_BACKEND": "redis"}, "REDIS_URL"),
+        ({"REDIS_URL": "http://127.0.0.1:6379/0"}, "REDIS_URL"),
         ({"SHARD_IDS": "0,1"}, "SHARD_COUNT"),
         ({"SHARD_IDS": "0,4", "SHARD_COUNT": "4"}, "SHARD_IDS"),
     ],
@@ -185,6 +186,16 @@ def test_problem_messages_never_contain_secret_values(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError) as caught:
         load(monkeypatch, APP_ENV="production", API_KEY=secret, API_PORT=secret)
     assert secret not in str(caught.value)
+
+
+def test_a_bad_redis_url_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, REDIS_URL="http://default:hunter2-redis-pass@cache:6379/0")
+    assert any(problem.startswith("REDIS_URL") for problem in caught.value.problems)
+    assert "hunter2-redis-pass" not in str(caught.value)
+    for accepted in ("redis://cache:6379/0", "rediss://cache:6380/0", "unix:///run/redis.sock",
+                     "gsm:redis-url"):
+        assert load(monkeypatch, REDIS_URL=accepted).redis_url is not None
 
 
 def test_secret_values_are_hidden_in_repr(make_settings) -> None:  # type: ignore[no-untyped-def]
