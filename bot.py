@@ -253,8 +253,11 @@ async def serve(settings: Settings) -> int:
             log.error("Discord refused DISCORD_TOKEN: check the bot token in the developer "
                       "portal (Bot > Reset Token) and set it again")
         else:
+            # What stopped it, said (a host that cannot be reached, a refused connection):
+            # the record's masking keeps the token out whatever the text holds.
             log.error("the Discord bot stopped",
-                      error_type=type(failure).__name__ if failure else None)
+                      error_type=type(failure).__name__ if failure else None,
+                      error=str(failure)[:300] if failure else None)
         exit_code = 1
     else:
         log.info("stop signal received: shutting down")

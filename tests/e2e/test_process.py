@@ -96,4 +96,5 @@ def test_bot_that_cannot_log_in_exits_non_zero(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
     assert "the Discord bot stopped" in stderr  # unreachable: not the token's fault
+    assert f"127.0.0.1:{dead}" in stderr  # where it could not connect
     assert "not.a.real-token" not in stderr
