@@ -212,8 +212,10 @@ async def serve(settings: Settings) -> int:
     if bot is None:
         log.warning("DISCORD_TOKEN is not set: the Discord bot stays off; the API still serves")
     if not settings.auth_configured:
-        log.warning("NO AUTHENTICATION: neither API_KEY nor SUPABASE_URL is set; the control "
-                    "API is open to anyone who can reach it. Development only.")
+        log.warning("NO AUTHENTICATION: none of API_KEY, SUPABASE_URL or SUPABASE_JWT_SECRET "
+                    "is set; /api/v1 is open to anyone who can reach it (the operator "
+                    "endpoints /metrics, /api/observability and /status need API_KEY and "
+                    "answer 503). Development only.")
 
     app = api.create_app(settings, database=database, gateway=bot, premium=premium,
                          command_stats=command_stats, secrets=secrets, knowledge=knowledge)
