@@ -248,7 +248,9 @@ class SecretManager:
                 request={"name": reference.path(self.project_id)},
                 retry=_retry_policy(self._timeout), timeout=self._timeout)
         data: bytes = response.payload.data
-        return data.decode("utf-8")
+        # A secret added with `echo value | gcloud ...` ends with a line break no sender or
+        # client ever sends; other whitespace may be meant, so it stays.
+        return data.decode("utf-8").rstrip("\r\n")
 
     async def get(self, name: str, version: str = "latest") -> str:
         """The secret's value; SecretError when it cannot be read."""

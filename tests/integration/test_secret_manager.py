@@ -82,6 +82,17 @@ async def test_failures_are_cached_for_the_negative_ttl(
     assert google.secret_calls["missing"] == 2
 
 
+async def test_a_trailing_line_break_is_not_part_of_the_value(
+        google: GoogleStandIn, manager: SecretManager) -> None:
+    # `echo value | gcloud secrets versions add` stores "value\n": every comparison would fail.
+    google.set_secret("echoed", "api-key-value\n")
+    google.set_secret("windows", "api-key-value\r\n")
+    google.set_secret("spaced", " padded value \t\n")
+    assert await manager.get("echoed") == "api-key-value"
+    assert await manager.get("windows") == "api-key-value"
+    assert await manager.get("spaced") == " padded value \t"  # other whitespace is kept
+
+
 async def test_concurrent_misses_make_one_call(google: GoogleStandIn,
                                                manager: SecretManager) -> None:
     google.set_secret("webhook", "whsec_c2VjcmV0LXZhbHVl")
