@@ -211,8 +211,16 @@ async def serve(settings: Settings) -> int:
         log.warning("NO AUTHENTICATION: neither API_KEY nor SUPABASE_URL is set; the control "
                     "API is open to anyone who can reach it. Development only.")
 
-    app = api.create_app(settings, database=database, gateway=bot, premium=premium,
-                         command_stats=command_stats, secrets=secrets, knowledge=knowledge)
+    try:
+        app = api.create_app(settings, database=database, gateway=bot, premium=premium,
+                             command_stats=command_stats, secrets=secrets, knowledge=knowledge)
+    except ConfigError as exc:  # a setting read only now, such as a resolved REDIS_URL
+        for problem in exc.problems:
+            log.error("configuration problem: not starting", problem=problem)
+        if bot is not None:
+            await bot.close()
+        await _close_shared(secrets, knowledge, secret_manager, database)
+        return EXIT_CONFIG_ERROR
     # EdgeAppRunner: JSON answers for aiohttp's own refusals, header/body/keep-alive deadlines
     # and the per-address connection cap (edge/server.py).
     runner = EdgeAppRunner(app, limits=EdgeLimits.from_settings(settings), access_log=None,
