@@ -41,7 +41,7 @@ from edge.body import MAX_BODY_BYTES, MAX_HEADER_BYTES
 from edge.front_door import edge_middleware
 from edge.lockout import FailureTracker
 from edge.rate_limit import build_rate_limiter
-from edge.redis_breaker import RedisBreaker, redis_client
+from edge.redis_breaker import redis_breaker
 from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
@@ -74,13 +74,14 @@ def create_app(
     knowledge: KnowledgeBase | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """Build the application. Resources passed in stay open; ones made here close with it."""
+    """Build the application. Resources passed in stay open; ones made here close with it.
+
+    ConfigError when a setting it needs cannot be used (REDIS_URL).
+    """
+    secrets = secrets if secrets is not None else LiteralSecrets(settings)
     # A client connects on first use: made here, closed in the cleanup context below. Every
     # use goes through its circuit breaker (edge/redis_breaker.py).
-    redis = RedisBreaker(
-        redis_client(settings.redis_url.get_secret_value(), settings.redis_timeout_seconds),
-        timeout=settings.redis_timeout_seconds, open_seconds=settings.redis_breaker_seconds,
-    ) if settings.redis_url else None
+    redis = redis_breaker(settings, secrets)
     limiter = build_rate_limiter(settings, redis=redis, clock=clock)
     observatory = Observatory()
     metrics_registry = Metrics()
@@ -117,7 +118,6 @@ def create_app(
     app[RATE_LIMITER] = limiter
     app[STATS] = command_stats if command_stats is not None else CommandStats()
     app[PREMIUM] = premium if premium is not None else PremiumInvalidator()
-    secrets = secrets if secrets is not None else LiteralSecrets(settings)
     app[SECRETS] = secrets
     if knowledge is None:  # made here, so closed here
         knowledge = KnowledgeBase.open(settings, database, secrets=secrets)

@@ -191,14 +191,10 @@ async def serve(settings: Settings) -> int:
         log.exception("database migration failed: not starting")
         return 1
 
-    secret_manager = SecretManager.from_settings(settings)
-    secrets = SecretValues(settings, secret_manager)
-    problems = await secrets.resolve_all()  # gsm: references, read before anything listens
-    for problem in problems:
-        log.error("secret unavailable", problem=problem)
-    if problems and settings.is_production:
-        log.error("production refuses to start with an unreadable secret reference")
+    resolved = await _resolve_secrets(settings)  # read before anything listens
+    if resolved is None:
         return EXIT_CONFIG_ERROR
+    secret_manager, secrets = resolved
     secrets.start()  # re-read each reference when its TTL runs out: rotation without restart
 
     database = Database(settings.database_url)
@@ -217,8 +213,16 @@ async def serve(settings: Settings) -> int:
                     "endpoints /metrics, /api/observability and /status need API_KEY and "
                     "answer 503). Development only.")
 
-    app = api.create_app(settings, database=database, gateway=bot, premium=premium,
-                         command_stats=command_stats, secrets=secrets, knowledge=knowledge)
+    try:
+        app = api.create_app(settings, database=database, gateway=bot, premium=premium,
+                             command_stats=command_stats, secrets=secrets, knowledge=knowledge)
+    except ConfigError as exc:  # a setting read only now, such as a resolved REDIS_URL
+        for problem in exc.problems:
+            log.error("configuration problem: not starting", problem=problem)
+        if bot is not None:
+            await bot.close()
+        await _close_shared(secrets, knowledge, secret_manager, database)
+        return EXIT_CONFIG_ERROR
     # EdgeAppRunner: JSON answers for aiohttp's own refusals, header/body/keep-alive deadlines
     # and the per-address connection cap (edge/server.py).
     runner = EdgeAppRunner(app, limits=EdgeLimits.from_settings(settings), access_log=None,
@@ -277,6 +281,24 @@ async def serve(settings: Settings) -> int:
     return exit_code
 
 
+async def _resolve_secrets(settings: Settings) -> tuple[SecretManager | None, SecretValues] | None:
+    """Read every `gsm:` reference: how each command that uses a secret gets its value.
+
+    Each unreadable reference is logged by name; None when production refuses to go on.
+    """
+    manager = SecretManager.from_settings(settings)
+    secrets = SecretValues(settings, manager)
+    problems = await secrets.resolve_all()
+    for problem in problems:
+        log.error("secret unavailable", problem=problem)
+    if problems and settings.is_production:
+        log.error("production refuses to start with an unreadable secret reference")
+        if manager is not None:
+            await manager.close()
+        return None
+    return manager, secrets
+
+
 async def _close_shared(secrets: SecretValues, knowledge: KnowledgeBase,
                         secret_manager: SecretManager | None, database: Database) -> None:
     """What the bot and the API share, closed once both have stopped."""
@@ -292,12 +314,28 @@ async def _run_discord_command(settings: Settings, args: argparse.Namespace) -> 
     if settings.discord_token is None:
         print("DISCORD_TOKEN is not set.", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    resolved = await _resolve_secrets(settings)
+    if resolved is None:
+        return EXIT_CONFIG_ERROR
+    manager, secrets = resolved
+    try:
+        token = secrets.value("DISCORD_TOKEN")
+        if token is None:  # an unreadable reference, logged above
+            return EXIT_CONFIG_ERROR
+        return await _discord_command(settings, args, token, secrets)
+    finally:
+        if manager is not None:
+            await manager.close()
+
+
+async def _discord_command(settings: Settings, args: argparse.Namespace, token: str,
+                           secrets: SecretValues) -> int:
     await migrate.upgrade_async(settings.database_url)
     database = Database(settings.database_url)
-    client = create_bot(settings, database=database)
+    client = create_bot(settings, database=database, secrets=secrets)
     client.auto_sync = False
     try:
-        await client.login(settings.discord_token.get_secret_value())
+        await client.login(token)
         assert client.application_id is not None  # set by login
         if args.command == "invite":
             print(command_sync.invite_url(client.application_id))

@@ -29,7 +29,9 @@ import redis.asyncio as redis_asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from utils.config import ConfigError, Settings
 from utils.logging import get_logger
+from utils.secret_values import SecretSource
 
 log = get_logger(__name__)
 
@@ -48,6 +50,25 @@ def redis_client(url: str, timeout: float) -> redis_asyncio.Redis:
     return redis_asyncio.Redis.from_url(url, socket_timeout=timeout,
                                         socket_connect_timeout=timeout,
                                         retry=Retry(NoBackoff(), 0))
+
+
+def redis_breaker(settings: Settings, secrets: SecretSource) -> RedisBreaker | None:
+    """The client for REDIS_URL as resolved (a `gsm:` reference is read at start), behind its
+    breaker; None without REDIS_URL. ConfigError, naming the variable and never the value,
+    when it cannot be used."""
+    if settings.redis_url is None:
+        return None
+    url = secrets.value("REDIS_URL")
+    if url is None:
+        raise ConfigError(["REDIS_URL: its Secret Manager reference could not be read, so "
+                           "there is no Redis to connect to"])
+    try:
+        client = redis_client(url, settings.redis_timeout_seconds)
+    except ValueError:  # redis-py's message may quote part of the URL (a password)
+        raise ConfigError(["REDIS_URL: not a usable Redis URL "
+                           "(redis://, rediss:// or unix://)"]) from None
+    return RedisBreaker(client, timeout=settings.redis_timeout_seconds,
+                        open_seconds=settings.redis_breaker_seconds)
 
 
 class RedisBreaker:

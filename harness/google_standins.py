@@ -121,6 +121,8 @@ class GoogleStandIn:
         self.secrets: dict[str, list[bytes]] = {}
         self.denied_secrets: set[str] = set()
         self.secret_delay = 0.0
+        self.secret_reads_in_flight = 0
+        self.most_secret_reads_in_flight = 0  # how many reads a client had open at once
         self.tokens: set[str] = set()
         self.calls: Counter[str] = Counter()
         self.secret_calls: Counter[str] = Counter()
@@ -347,7 +349,13 @@ class GoogleStandIn:
         if injected is not None:
             return injected
         if self.secret_delay:
-            await asyncio.sleep(self.secret_delay)
+            self.secret_reads_in_flight += 1
+            self.most_secret_reads_in_flight = max(self.most_secret_reads_in_flight,
+                                                   self.secret_reads_in_flight)
+            try:
+                await asyncio.sleep(self.secret_delay)
+            finally:
+                self.secret_reads_in_flight -= 1
         if project != self.key.project_id:
             return _error(403, "Permission denied on project")
         if name in self.denied_secrets:

@@ -109,9 +109,17 @@ _TOKEN_TRIGGER = re.compile(r"eyJ|whsec_|bk_|sk-|://|[Bb][Ee][Aa][Rr][Ee][Rr] |\
 
 def mask_secrets(text: str) -> str:
     """Replace known secret values and anything shaped like a token with `***`."""
+    return _mask_token_shapes(_mask_registered(text))
+
+
+def _mask_registered(text: str) -> str:
     for secret in _registered_secrets:
         if secret in text:
             text = text.replace(secret, MASK)
+    return text
+
+
+def _mask_token_shapes(text: str) -> str:
     if not _TOKEN_TRIGGER.search(text):
         return text
     for pattern in _TOKEN_PATTERNS:
@@ -119,18 +127,44 @@ def mask_secrets(text: str) -> str:
     return _mask_discord_tokens(text)
 
 
-def truncate(text: str, limit: int) -> str:
-    if len(text) <= limit:
+def _masked_head(text: str, size: int) -> tuple[str, int]:
+    """`mask_secrets` of the start of `text`, reading about `size` characters whatever its length;
+    and how many characters were left out.
+
+    Masking first, then cutting, would cost time in proportion to a hostile multi-megabyte input;
+    cutting first would leave the head of a registered secret that straddles the cut (masking
+    shrinks the rest, so the cut can land inside the line). So the head is read with room for
+    every registered secret, and the part of the masked head that masking the whole text might
+    have masked differently is dropped: at most `len(secret) - 1` characters at the end per
+    secret, as `str.replace` scans left to right and each replacement only shortens the text.
+    What is kept is then a prefix of what masking the whole text gives.
+    """
+    if len(text) <= size:
+        return mask_secrets(text), 0
+    unsure = sum(len(secret) - 1 for secret in _registered_secrets)
+    head = text[: size + unsure]
+    masked = _mask_registered(head)
+    kept = masked[: max(len(masked) - unsure, 0)]
+    return _mask_token_shapes(kept), len(text) - len(head) + len(masked) - len(kept)
+
+
+def _read_bound(limit: int) -> int:
+    return limit * 2 + 1024  # room for masks and escapes to change the length
+
+
+def truncate(text: str, limit: int, left_out: int = 0) -> str:
+    """Cut to `limit` characters with a marker; `left_out` characters were already cut."""
+    if len(text) <= limit and not left_out:
         return text
-    marker = f"…[+{len(text) - limit} chars]"
+    marker = f"…[+{max(len(text) - limit, 0) + left_out} chars]"
     return text[: max(limit - len(marker), 0)] + marker
 
 
-def _truncate_escaped(text: str, limit: int) -> str:
+def _truncate_escaped(text: str, limit: int, left_out: int = 0) -> str:
     """`truncate` that never cuts an escape in half (a half escape would read as another)."""
-    if len(text) <= limit:
+    if len(text) <= limit and not left_out:
         return text
-    marker = f"…[+{len(text) - limit} chars]"
+    marker = f"…[+{max(len(text) - limit, 0) + left_out} chars]"
     cut = text[: max(limit - len(marker), 0)]
     last = cut.rfind("\\", max(len(cut) - 10, 0))
     if last != -1:
@@ -155,18 +189,18 @@ def safe_log_message(text: str, limit: int = LOG_MESSAGE_LIMIT) -> str:
     `limit` characters (never inside an escape).
     """
     # Mask first: an escape inserted inside a token would otherwise hide it from the patterns.
-    text = mask_secrets(str(text)[: limit * 2 + 1024])
-    return _truncate_escaped(_ESCAPE_RE.sub(_escape_char, text), limit)
+    text, left_out = _masked_head(str(text), _read_bound(limit))
+    return _truncate_escaped(_ESCAPE_RE.sub(_escape_char, text), limit, left_out)
 
 
 def safe_log_block(text: str, limit: int = LOG_MESSAGE_LIMIT * 4) -> str:
     """Like `safe_log_message` but keeps newlines: for tracebacks, which span lines."""
-    text = mask_secrets(str(text)[: limit * 2 + 1024])
-    return _truncate_escaped(_ESCAPE_EXCEPT_NEWLINE_RE.sub(_escape_char, text), limit)
+    text, left_out = _masked_head(str(text), _read_bound(limit))
+    return _truncate_escaped(_ESCAPE_EXCEPT_NEWLINE_RE.sub(_escape_char, text), limit, left_out)
 
 
 def display_block(text: str, limit: int) -> str:
     """Tool output for people (a Discord code block): controls escaped, secrets masked, newlines
     and backslashes as they are (a Windows path stays readable; no log line is at stake)."""
-    text = mask_secrets(str(text)[: limit * 2 + 1024])
-    return truncate(_UNSAFE_EXCEPT_NEWLINE_RE.sub(_escape_char, text), limit)
+    text, left_out = _masked_head(str(text), _read_bound(limit))
+    return truncate(_UNSAFE_EXCEPT_NEWLINE_RE.sub(_escape_char, text), limit, left_out)

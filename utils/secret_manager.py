@@ -9,11 +9,15 @@ rotated secret takes effect without a restart; during a rotation the previous va
 available for one TTL (`previous_value()`, `accepted_values()`), so webhooks signed with the old
 secret are still accepted while senders switch.
 
-`SecretManager` is the client side: one `SecretManagerServiceClient` (REST transport), built
-lazily in a worker thread; every call runs in a thread (`asyncio.to_thread`), never on the loop;
-values are cached `ttl` seconds and failures `negative_ttl` seconds; concurrent misses of one
-secret make a single call. Logs name the secret and where it came from (cache, secret manager,
-error type), never its value; values read are registered with the log masker.
+`SecretManager` is the client side: a few `SecretManagerServiceClient`s (REST transport, each
+serving one request at a time; utils/client_pool.py), built lazily in worker threads; every call
+runs in a thread (`asyncio.to_thread`), never on the loop; values are cached `ttl` seconds and
+failures `negative_ttl` seconds; concurrent misses of one secret make a single call. A read,
+retries included, ends `timeout` seconds after it was asked for, and a client is held for one
+request, not across the pauses between retries: reads asked for together (start-up) take one
+`timeout` during an outage, however many references there are. Logs name the secret and where
+it came from (cache, secret manager, error type), never its value; values read are registered
+with the log masker.
 
 Credentials: `GOOGLE_CREDENTIALS_JSON` (an inline service-account key) or Application Default
 Credentials. The client authenticates with a self-signed JWT (no token endpoint). google-auth
@@ -39,6 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from utils.client_pool import ClientPool, NoClientInTime
 from utils.config import Settings
 from utils.logging import get_logger
 from utils.sanitize import register_secrets
@@ -184,14 +189,16 @@ class SecretManager:
     """Reads secrets of one project, with a TTL cache, a negative cache and single flight.
 
     `clock` (monotonic seconds) can be injected so tests move time without sleeping.
-    `client_factory` replaces how the Google client is built (it still runs in a thread).
+    `client_factory` replaces how the Google client is built (it still runs in a thread);
+    `max_clients` bounds how many reads are in flight at once.
     """
 
     def __init__(self, project_id: str, *, credentials_json: str | None = None,
                  api_endpoint: str | None = None, ttl: float = 3600.0,
                  negative_ttl: float = 30.0, timeout: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
-                 client_factory: Callable[[], Any] | None = None) -> None:
+                 client_factory: Callable[[], Any] | None = None,
+                 max_clients: int = 4) -> None:
         self.project_id = project_id
         self.ttl = ttl
         self.negative_ttl = negative_ttl
@@ -199,9 +206,9 @@ class SecretManager:
         self._credentials_json = credentials_json
         self._api_endpoint = api_endpoint
         self._timeout = timeout
-        self._client_factory = client_factory or self._build_client
-        self._client: Any = None
-        self._client_lock = threading.Lock()  # built once; one request at a time per client
+        self._clients: ClientPool[Any] = ClientPool(client_factory or self._build_client,
+                                                    max_clients)
+        self._calls_lock = threading.Lock()
         self._cache: dict[tuple[str, str], _Entry] = {}
         self._pending: dict[tuple[str, str], asyncio.Future[SecretResult]] = {}
         self._generation = 0
@@ -238,17 +245,28 @@ class SecretManager:
         return SecretManagerServiceClient(transport="rest", credentials=credentials,
                                           client_options=options)
 
-    def _access(self, reference: SecretReference) -> str:
-        """One blocking read (runs in a worker thread)."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = self._client_factory()
-            self.calls += 1
-            response = self._client.access_secret_version(
-                request={"name": reference.path(self.project_id)},
-                retry=_retry_policy(self._timeout), timeout=self._timeout)
-        data: bytes = response.payload.data
-        return data.decode("utf-8")
+    def _access(self, reference: SecretReference, deadline: float) -> str:
+        """One blocking read, retried until `deadline` (runs in a worker thread)."""
+        retrying = _retry_policy(max(deadline - time.monotonic(), 0.0))(self._request)
+        data: bytes = retrying(reference, deadline).payload.data
+        # A secret added with `echo value | gcloud ...` ends with a line break no sender or
+        # client ever sends; other whitespace may be meant, so it stays.
+        return data.decode("utf-8").rstrip("\r\n")
+
+    def _request(self, reference: SecretReference, deadline: float) -> Any:
+        """One request on a leased client (given back before the pause of a retry)."""
+        from google.api_core import exceptions as api_exceptions
+
+        try:
+            with self._clients.lease(deadline) as client:
+                with self._calls_lock:
+                    self.calls += 1
+                return client.access_secret_version(
+                    request={"name": reference.path(self.project_id)}, retry=None,
+                    timeout=max(deadline - time.monotonic(), 0.001))
+        except NoClientInTime:  # raised by the lease only: the pool's own type
+            raise api_exceptions.DeadlineExceeded(  # type: ignore[no-untyped-call]
+                "every client stayed busy") from None
 
     async def get(self, name: str, version: str = "latest") -> str:
         """The secret's value; SecretError when it cannot be read."""
@@ -283,8 +301,10 @@ class SecretManager:
     async def _load(self, reference: SecretReference) -> SecretResult:
         generation = self._generation
         key = (reference.name, reference.version)
+        # The budget starts now, not when a worker thread is free to start the read.
+        deadline = time.monotonic() + self._timeout
         try:
-            value = await asyncio.to_thread(self._access, reference)
+            value = await asyncio.to_thread(self._access, reference, deadline)
         except Exception as exc:
             kind = type(exc).__name__
             from google.api_core import exceptions as api_exceptions
@@ -310,8 +330,6 @@ class SecretManager:
         self._generation += 1
 
     async def close(self) -> None:
-        client = self._client
-        self._client = None
-        if client is not None:
+        for client in self._clients.drain():
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(client.transport.close)

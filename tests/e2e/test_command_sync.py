@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 import bot
+from harness.google_standins import GoogleStandIn
 from harness.process import BOT, base_env, free_port, start_bot, wait_until_ready
 from store.database import Database
 from tests.support.discord_support import running_bot
@@ -77,9 +78,10 @@ async def test_a_fresh_install_syncs_once_and_an_unchanged_restart_does_not(
     assert "extra" in {command["name"] for command in fake.sent("PUT", GLOBAL_SYNC)[-1].body}
 
 
-def run_cli(fake: FakeDiscord, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(fake: FakeDiscord, workdir: Path, *args: str,
+            **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, BOT, *args], cwd=workdir,
-                          env=discord_env(fake, workdir), capture_output=True, text=True,
+                          env=discord_env(fake, workdir) | env, capture_output=True, text=True,
                           timeout=60, check=False)
 
 
@@ -106,6 +108,27 @@ async def test_invite_prints_the_scopes_and_the_permissions_the_commands_need(
     assert query["scope"] == ["bot applications.commands"]
     # View Channels (1024) + Send Messages (2048) + Embed Links (16384), as docs/ explains.
     assert query["permissions"] == ["19456"]
+
+
+async def test_sync_and_invite_log_in_with_a_token_from_secret_manager(
+        fake: FakeDiscord, google: GoogleStandIn, tmp_path: Path) -> None:
+    google.set_secret("discord-token", TOKEN)
+    from_secret_manager = {"DISCORD_TOKEN": "gsm:discord-token",
+                           "GOOGLE_PROJECT_ID": google.key.project_id,
+                           "GOOGLE_CREDENTIALS_JSON": google.key_json(),
+                           "SECRET_MANAGER_API_ENDPOINT": google.url}
+    for command in (["sync", "--guild", str(GUILD)], ["invite"]):
+        result = await asyncio.to_thread(run_cli, fake, tmp_path, *command, **from_secret_manager)
+        assert result.returncode == 0, result.stderr
+        assert TOKEN not in result.stdout + result.stderr
+    assert fake.requests
+    assert {request.token for request in fake.requests} == {f"Bot {TOKEN}"}
+
+    google.denied_secrets.add("discord-token")
+    result = await asyncio.to_thread(run_cli, fake, tmp_path, "invite", **from_secret_manager)
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN: secret 'discord-token' could not be read" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 async def test_a_rejected_token_names_discord_token(fake: FakeDiscord, tmp_path: Path) -> None:

@@ -29,6 +29,19 @@ async def test_production_refuses_to_start_on_an_unreadable_reference(
     assert google.key_json()[40:80] not in stderr
 
 
+async def test_an_unreadable_redis_url_stops_the_start_with_its_name(
+        google: GoogleStandIn, tmp_path: Path) -> None:
+    # Without Redis there is nothing to build the shared rate limiter on, even in development.
+    env = google_env(google, tmp_path, free_port(), REDIS_URL="gsm:redis-url",
+                     RATE_LIMIT_BACKEND="redis")
+    process = start_bot(tmp_path, env)
+    _, stderr = await asyncio.to_thread(process.communicate, timeout=60)
+    assert process.returncode == 2
+    assert "REDIS_URL: secret 'redis-url' could not be read from Secret Manager" in stderr
+    assert "Traceback" not in stderr
+    assert "api listening" not in stderr
+
+
 async def test_check_config_names_each_unreadable_reference(
         google: GoogleStandIn, tmp_path: Path) -> None:
     google.set_secret("readable", "a-value-that-exists-0123456789abcdef")

@@ -9,13 +9,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 import api
 from harness.google_standins import FakeClock, GoogleStandIn
 from harness.pdf_factory import make_pdf
 from harness.signing import standard_headers
 from knowledge.service import KnowledgeBase
 from store.database import Database
-from utils.config import Settings
+from utils.config import ConfigError, Settings
 from utils.secret_manager import SecretManager
 from utils.secret_values import SecretValues
 
@@ -107,3 +109,40 @@ async def test_rotated_api_key_and_webhook_secret_take_effect_without_a_restart(
         assert await legal_update(new_hook) == 200
     finally:
         await manager.close()
+
+
+async def test_redis_url_from_secret_manager_is_the_redis_the_api_uses(
+        google: GoogleStandIn, database: Database, make_settings: Callable[..., Settings],
+        redis_url: str, aiohttp_client: Callable[..., Any]) -> None:
+    google.set_secret("redis-url", redis_url)
+    settings = make_settings(google_project_id=google.key.project_id, redis_url="gsm:redis-url",
+                             rate_limit_backend="redis")
+    manager = SecretManager(google.key.project_id, credentials_json=google.key_json(),
+                            api_endpoint=google.url)
+    secrets = SecretValues(settings, manager)
+    try:
+        assert await secrets.resolve_all() == []
+        client = await aiohttp_client(api.create_app(settings, database=database,
+                                                     secrets=secrets))
+        ready = await (await client.get("/readyz")).json()
+        assert ready["checks"]["redis"] == "ok"
+    finally:
+        await manager.close()
+
+
+@pytest.mark.parametrize("configured", ["gsm:redis-url", "http://bot:hunter2-password@cache:1"])
+async def test_a_redis_url_that_cannot_be_used_is_a_configuration_error(
+        google: GoogleStandIn, database: Database, make_settings: Callable[..., Settings],
+        configured: str) -> None:
+    settings = make_settings(google_project_id=google.key.project_id, redis_url=configured)
+    manager = SecretManager(google.key.project_id, credentials_json=google.key_json(),
+                            api_endpoint=google.url)
+    secrets = SecretValues(settings, manager)
+    try:
+        await secrets.resolve_all()  # the reference names a secret that does not exist
+        with pytest.raises(ConfigError) as caught:
+            api.create_app(settings, database=database, secrets=secrets)
+    finally:
+        await manager.close()
+    assert [problem.split(":")[0] for problem in caught.value.problems] == ["REDIS_URL"]
+    assert "hunter2" not in str(caught.value)

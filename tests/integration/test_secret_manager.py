@@ -82,6 +82,17 @@ async def test_failures_are_cached_for_the_negative_ttl(
     assert google.secret_calls["missing"] == 2
 
 
+async def test_a_trailing_line_break_is_not_part_of_the_value(
+        google: GoogleStandIn, manager: SecretManager) -> None:
+    # `echo value | gcloud secrets versions add` stores "value\n": every comparison would fail.
+    google.set_secret("echoed", "api-key-value\n")
+    google.set_secret("windows", "api-key-value\r\n")
+    google.set_secret("spaced", " padded value \t\n")
+    assert await manager.get("echoed") == "api-key-value"
+    assert await manager.get("windows") == "api-key-value"
+    assert await manager.get("spaced") == " padded value \t"  # other whitespace is kept
+
+
 async def test_concurrent_misses_make_one_call(google: GoogleStandIn,
                                                manager: SecretManager) -> None:
     google.set_secret("webhook", "whsec_c2VjcmV0LXZhbHVl")
@@ -89,6 +100,51 @@ async def test_concurrent_misses_make_one_call(google: GoogleStandIn,
     values = await asyncio.gather(*(manager.get("webhook") for _ in range(25)))
     assert set(values) == {"whsec_c2VjcmV0LXZhbHVl"}
     assert google.secret_calls["webhook"] == 1
+
+
+def settings_with_many_references(make_settings: Callable[..., Settings],
+                                  names: list[str]) -> Settings:
+    variables = ["discord_token", "api_key", "supabase_jwt_secret", "llm_api_key",
+                 "founder_webhook_secret", "legal_update_webhook_secret"]
+    return make_settings(google_project_id="test-project",
+                         **{variable: f"gsm:{name}" for variable, name in zip(
+                             variables, names, strict=False)})
+
+
+async def test_an_outage_delays_the_start_by_one_retry_budget_not_one_per_reference(
+        google: GoogleStandIn, make_settings: Callable[..., Settings]) -> None:
+    names = [f"secret-{number}" for number in range(6)]
+    manager = SecretManager(google.key.project_id, credentials_json=google.key_json(),
+                            api_endpoint=google.url, timeout=2.0)
+    values = SecretValues(settings_with_many_references(make_settings, names), manager)
+    google.fail_next("secret", *[503] * 1000)  # every read is retried until its budget is out
+    started = time.monotonic()
+    try:
+        problems = await values.resolve_all()
+    finally:
+        await manager.close()
+    # One read after another takes up to 6 budgets of 2 s; all at once take one.
+    assert time.monotonic() - started < 4.0
+    assert len(problems) == 6
+    assert all("(ServiceUnavailable)" in problem for problem in problems)
+    assert all(google.secret_calls[name] >= 2 for name in names)  # each one was retried
+
+
+async def test_references_are_read_concurrently_a_bounded_number_at_once(
+        google: GoogleStandIn, make_settings: Callable[..., Settings]) -> None:
+    names = [f"secret-{number}" for number in range(6)]
+    for name in names:
+        google.set_secret(name, f"value-of-{name}")
+    google.secret_delay = 0.3
+    manager = SecretManager(google.key.project_id, credentials_json=google.key_json(),
+                            api_endpoint=google.url, max_clients=3)
+    values = SecretValues(settings_with_many_references(make_settings, names), manager)
+    try:
+        assert await values.resolve_all() == []
+    finally:
+        await manager.close()
+    assert values.value("LEGAL_UPDATE_WEBHOOK_SECRET") == "value-of-secret-5"
+    assert google.most_secret_reads_in_flight == 3
 
 
 async def test_one_waiter_cancelled_does_not_cancel_the_others(

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from utils.log_sanitize import display_block
 from utils.sanitize import (
     MASK,
     mask_secrets,
@@ -63,6 +64,23 @@ def test_registered_secret_values_are_masked_anywhere() -> None:
     register_secrets(["plain-configured-secret", "short"])
     assert safe_log_message("xx plain-configured-secretyy") == f"xx {MASK}yy"
     assert safe_log_message("short words stay") == "short words stay"
+
+
+def test_a_secret_straddling_the_read_bound_keeps_no_part() -> None:
+    # Huge inputs are read only up to a bound before masking; masking shrinks the text, so the
+    # bound can fall inside the line. The head of a secret cut there must not reach it.
+    secret = "S3cr3t-" + "k" * 93
+    register_secrets([secret])
+    limit = 8000
+    read_bound = limit * 2 + 1024
+    for offset in (1, 7, 50, 99):
+        text = secret * 160  # masked down to 480 characters
+        text += "x" * (read_bound - len(text) - offset) + secret + "y" * 5000
+        for cleaned in (safe_log_message(text, limit), safe_log_block(text, limit),
+                        display_block(text, limit)):
+            assert "S3cr3t" not in cleaned
+            assert "…[+" in cleaned  # the reader still sees that the text was cut
+
 
 
 @pytest.mark.parametrize(
