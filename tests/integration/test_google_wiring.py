@@ -130,16 +130,20 @@ async def test_redis_url_from_secret_manager_is_the_redis_the_api_uses(
         await manager.close()
 
 
-@pytest.mark.parametrize("configured", ["gsm:redis-url", "http://bot:hunter2-password@cache:1"])
+@pytest.mark.parametrize("stored", [None, "http://bot:hunter2-password@cache:1"])
 async def test_a_redis_url_that_cannot_be_used_is_a_configuration_error(
         google: GoogleStandIn, database: Database, make_settings: Callable[..., Settings],
-        configured: str) -> None:
-    settings = make_settings(google_project_id=google.key.project_id, redis_url=configured)
+        stored: str | None) -> None:
+    """The reference names no secret, or one holding no Redis URL (a literal one is refused
+    with the settings: tests/unit/test_config.py)."""
+    if stored is not None:
+        google.set_secret("redis-url", stored)
+    settings = make_settings(google_project_id=google.key.project_id, redis_url="gsm:redis-url")
     manager = SecretManager(google.key.project_id, credentials_json=google.key_json(),
                             api_endpoint=google.url)
     secrets = SecretValues(settings, manager)
     try:
-        await secrets.resolve_all()  # the reference names a secret that does not exist
+        await secrets.resolve_all()
         with pytest.raises(ConfigError) as caught:
             api.create_app(settings, database=database, secrets=secrets)
     finally:
