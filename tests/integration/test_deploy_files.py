@@ -193,12 +193,12 @@ def copied_dotenv(*extra_lines: str) -> str:
 
 
 def bot_container_environment(compose: dict[str, Any], dockerfile: list[Instruction],
-                              dotenv_text: str, shell: dict[str, str] | None = None,
+                              dotenv_text: str, exported: dict[str, str] | None = None,
                               ) -> dict[str, str]:
     """The bot container's environment with this project's .env (Compose's rules)."""
     return container_environment(
         compose["services"]["bot"], image=image_environment(dockerfile),
-        env_files={".env": dotenv_text}, shell=shell or {}, dotenv=parse_dotenv(dotenv_text))
+        env_files={".env": dotenv_text}, exported=exported or {}, dotenv=parse_dotenv(dotenv_text))
 
 
 def test_compose_services_and_dependencies(compose: dict[str, Any]) -> None:
@@ -270,6 +270,29 @@ def test_compose_bot_listens_where_the_published_port_and_prometheus_reach_it(
     settings = settings_from_environment(monkeypatch, environment)
     assert settings.api_host == "0.0.0.0"
     assert settings.api_port == int(bot_container_port(compose))
+
+
+def test_compose_runs_production_unless_the_operator_says_otherwise(
+        compose: dict[str, Any], dockerfile: list[Instruction],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`${APP_ENV:-production}` is filled from the shell, then from the project's .env: a .env
+    copied from .env.example must leave APP_ENV unset, so the documented deployment is
+    production (strict secrets, HSTS and CSP, JSON logs); setting it is a deliberate choice."""
+    environment = bot_container_environment(compose, dockerfile, copied_dotenv())
+    assert environment["APP_ENV"] == "production"
+    settings = settings_from_environment(monkeypatch, environment)
+    assert settings.is_production
+    assert settings.strict_security
+    assert settings.effective_log_format == "json"
+    blank = bot_container_environment(compose, dockerfile, copied_dotenv("APP_ENV="))
+    assert blank["APP_ENV"] == "production"
+    chosen = bot_container_environment(compose, dockerfile, copied_dotenv("APP_ENV=development"))
+    assert chosen["APP_ENV"] == "development"
+    from_shell = bot_container_environment(compose, dockerfile, copied_dotenv(),
+                                           exported={"APP_ENV": "development"})
+    assert from_shell["APP_ENV"] == "development"
+    operations = doc("operations.md")
+    assert "`${APP_ENV:-production}`" in operations  # the docs say how it works
 
 
 def test_compose_interpolates_only_known_variables(compose: dict[str, Any]) -> None:

@@ -90,13 +90,13 @@ def _as_mapping(section: Any) -> dict[str, str | None]:
 
 
 def container_environment(service: Mapping[str, Any], *, image: Mapping[str, str],
-                          env_files: Mapping[str, str], shell: Mapping[str, str],
+                          env_files: Mapping[str, str], exported: Mapping[str, str],
                           dotenv: Mapping[str, str]) -> dict[str, str]:
     """The environment Compose gives one service's container. Lowest to highest: the image's
     `ENV`, the `env_file:` files (`env_files`: path -> its text), the `environment:` section,
-    whose `${...}` are filled from the shell first and then from the project's `.env`
+    whose `${...}` are filled from the shell (`exported`) first and then from the project's `.env`
     (`dotenv`). `NAME` alone in `environment:` takes the shell's (or .env's) value, if any."""
-    variables = {**dotenv, **shell}
+    variables = {**dotenv, **exported}
     result = dict(image)
     declared = service.get("env_file") or []
     for entry in [declared] if isinstance(declared, str | dict) else declared:
