@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
 import api
 import bot
 from store import migrate
 from store.database import Database
 from tests.support.compose import (
+    MissingVariableError,
     container_environment,
     image_environment,
     interpolate,
@@ -187,9 +189,13 @@ def compose() -> dict[str, Any]:
 GUIDE_POSTGRES_PASSWORD = "0123456789abcdef" * 4
 
 
-def copied_dotenv(*extra_lines: str) -> str:
+# The guide's line for it, the same in docs/operations.md and in compose.yaml's comment.
+POSTGRES_PASSWORD_LINE = 'echo "POSTGRES_PASSWORD=$(openssl rand -hex 32)" >> .env'
+
+
+def copied_dotenv(*extra_lines: str, password: str = GUIDE_POSTGRES_PASSWORD) -> str:
     return "\n".join([read(ROOT / ".env.example"), *extra_lines,
-                      f"POSTGRES_PASSWORD={GUIDE_POSTGRES_PASSWORD}", ""])
+                      f"POSTGRES_PASSWORD={password}", ""])
 
 
 def bot_container_environment(compose: dict[str, Any], dockerfile: list[Instruction],
@@ -293,6 +299,24 @@ def test_compose_runs_production_unless_the_operator_says_otherwise(
     assert from_shell["APP_ENV"] == "development"
     operations = doc("operations.md")
     assert "`${APP_ENV:-production}`" in operations  # the docs say how it works
+
+
+def test_the_guide_makes_a_postgres_password_that_needs_no_url_escaping(
+        compose: dict[str, Any], dockerfile: list[Instruction]) -> None:
+    """Compose places POSTGRES_PASSWORD into DATABASE_URL unescaped, so the docs and
+    compose.yaml's comment generate it with `openssl rand -hex` and say why."""
+    operations = doc("operations.md")
+    assert POSTGRES_PASSWORD_LINE in operations
+    assert POSTGRES_PASSWORD_LINE in read(ROOT / "compose.yaml")
+    assert "URL" in operations[operations.index(POSTGRES_PASSWORD_LINE):]
+    environment = bot_container_environment(compose, dockerfile, copied_dotenv())
+    assert make_url(environment["DATABASE_URL"]).password == GUIDE_POSTGRES_PASSWORD
+    # Why: URL syntax characters in it would change what the URL says.
+    unsafe = "p@ss/w#rd"
+    mangled = bot_container_environment(compose, dockerfile, copied_dotenv(password=unsafe))
+    assert make_url(mangled["DATABASE_URL"]).password != unsafe
+    with pytest.raises(MissingVariableError, match="POSTGRES_PASSWORD"):
+        bot_container_environment(compose, dockerfile, read(ROOT / ".env.example"))
 
 
 def test_compose_interpolates_only_known_variables(compose: dict[str, Any]) -> None:
