@@ -38,6 +38,7 @@ from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
 from store import migrate
+from store.connect_errors import DatabaseUnreachableError
 from store.database import Database
 from utils.config import ConfigError, Settings, load_settings
 from utils.logging import configure_logging, get_logger
@@ -187,6 +188,9 @@ async def serve(settings: Settings) -> int:
     log.info("migrating database to head", backend=settings.database_url.split(":", 1)[0])
     try:
         await migrate.upgrade_async(settings.database_url)
+    except DatabaseUnreachableError as exc:  # the cause in one line; a traceback would bury it
+        log.error("cannot reach the database: not starting", cause=str(exc))
+        return 1
     except Exception:
         log.exception("database migration failed: not starting")
         return 1
@@ -363,12 +367,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     configure_logging(log_format=settings.effective_log_format, level=settings.log_level,
                       secrets=settings.secret_values())
-    if command == "migrate":
-        return commands_cli.run_migrate(settings, args)
-    if command in ("sync", "invite"):
-        return asyncio.run(_run_discord_command(settings, args))
-    if command == "apikey":
-        return asyncio.run(commands_cli.run_apikey(settings, args))
+    try:
+        if command == "migrate":
+            return commands_cli.run_migrate(settings, args)
+        if command in ("sync", "invite"):
+            return asyncio.run(_run_discord_command(settings, args))
+        if command == "apikey":
+            return asyncio.run(commands_cli.run_apikey(settings, args))
+    except DatabaseUnreachableError as exc:
+        print(f"cannot reach the database: {exc}", file=sys.stderr)
+        return 1
     return asyncio.run(serve(settings))
 
 
