@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from aiohttp import web
@@ -308,6 +309,10 @@ async def _run_discord_command(settings: Settings, args: argparse.Namespace) -> 
             print(f"synced {count} commands globally (Discord may take a few minutes)")
     except discord.LoginFailure:
         print("Discord refused DISCORD_TOKEN: check the bot token.", file=sys.stderr)
+        return 1
+    except (aiohttp.ClientError, TimeoutError) as exc:  # no route, refused, TLS, timed out
+        print(f"cannot reach Discord at {discord.http.Route.BASE}: "
+              f"{str(exc) or type(exc).__name__}", file=sys.stderr)
         return 1
     finally:
         await client.close()
