@@ -32,6 +32,7 @@ from tests.support.doc_support import (
     only_code,
     read,
     table_rows,
+    without_code_blocks,
 )
 from utils.config import Settings
 
@@ -273,3 +274,18 @@ def test_readme_links_every_doc_and_deployment_file() -> None:
         "Dockerfile", "compose.yaml", "deploy/prometheus/prometheus.yml",
         "deploy/systemd/community-bot.service", "LICENSE"}
     assert expected <= targets
+
+
+def test_every_table_starts_with_its_header() -> None:
+    """A blank line inside a table ends it: the rows after it render as a paragraph of pipes."""
+    headless = []
+    for path in markdown_files():
+        lines = without_code_blocks(read(path)).splitlines()
+        for index, line in enumerate(lines):
+            starts_block = line.lstrip().startswith("|") and (
+                index == 0 or not lines[index - 1].lstrip().startswith("|"))
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if starts_block and not re.fullmatch(r"\s*\|[\s|:-]+\|?\s*", following):
+                headless.append(f"{path.name}: {line[:60]}")
+    assert not headless
+
