@@ -135,3 +135,22 @@ def test_cli_with_discord_unreachable_prints_one_line(tmp_path: Path, command: l
     assert line.startswith("cannot reach Discord at http://127.0.0.1:"), line
     assert f"127.0.0.1:{dead}" in line
     assert TOKEN not in result.stderr
+
+
+async def test_the_rejected_token_log_in_the_docs_is_what_the_bot_prints(
+        fake: FakeDiscord, tmp_path: Path) -> None:
+    """docs/discord-setup.md shows the console log of a rejected token: it must be the real one
+    (timestamps aside)."""
+    text = (Path(BOT).parent / "docs" / "discord-setup.md").read_text(encoding="utf-8")
+    section = text[text.index("**A rejected token.**"):]
+    start = section.index("```\n") + 4
+    shown = section[start:section.index("\n```", start)].splitlines()
+    assert len(shown) == 3
+    fake.fail(r"/users/@me", 401)
+    env = {**discord_env(fake, tmp_path, free_port()), "LOG_FORMAT": "console"}
+    process = start_bot(tmp_path, env)
+    _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+    assert process.returncode == 1
+    printed = [" ".join(line.split()[1:]) for line in stderr.splitlines()]  # no timestamp
+    for line in shown:
+        assert " ".join(line.split()) in printed, line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import re
 from collections.abc import AsyncIterator, Callable
@@ -289,3 +290,31 @@ def test_every_table_starts_with_its_header() -> None:
                 headless.append(f"{path.name}: {line[:60]}")
     assert not headless
 
+# A console log line as docs show it: `[error    ] the event  [logger] key=value`.
+_CONSOLE_LOG_LINE = re.compile(r"^\[(?:debug|info|warning|error|critical)\s*\] (.+?)\s+"
+                               r"\[([\w.]+)\]", re.MULTILINE)
+
+
+def project_strings() -> set[str]:
+    """Every string literal of the code that runs (implicit concatenations joined, as Python
+    joins them)."""
+    found: set[str] = set()
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT).parts
+        if relative[0] in {".venv", "tests", "bench", "harness"} or relative[0].startswith("."):
+            continue
+        for node in ast.walk(ast.parse(read(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+    return found
+
+
+def test_log_lines_the_docs_show_are_ones_the_code_logs() -> None:
+    strings = project_strings()
+    shown = [(path.name, event.strip()) for path in markdown_files()
+             for block in code_blocks(read(path))
+             for event, logger in _CONSOLE_LOG_LINE.findall(block)
+             if not logger.startswith("discord")]  # discord.py's own lines
+    assert shown, "the docs show log lines; the pattern found none"
+    stale = [f"{name}: {event}" for name, event in shown if event not in strings]
+    assert not stale, "log lines the code no longer prints"
