@@ -318,3 +318,10 @@ def test_log_lines_the_docs_show_are_ones_the_code_logs() -> None:
     assert shown, "the docs show log lines; the pattern found none"
     stale = [f"{name}: {event}" for name, event in shown if event not in strings]
     assert not stale, "log lines the code no longer prints"
+
+
+def test_the_llm_budget_is_documented_per_server() -> None:
+    (row,) = [row for row in table_rows(doc("configuration.md"))
+              if row[0] == "`LEARN_DAILY_LLM_BUDGET`"]
+    assert "per Discord server" in row[1]  # store.consume_llm_budget counts per guild
+    assert "installation" not in row[1]
