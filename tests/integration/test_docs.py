@@ -290,6 +290,7 @@ def test_every_table_starts_with_its_header() -> None:
                 headless.append(f"{path.name}: {line[:60]}")
     assert not headless
 
+
 # A console log line as docs show it: `[error    ] the event  [logger] key=value`.
 _CONSOLE_LOG_LINE = re.compile(r"^\[(?:debug|info|warning|error|critical)\s*\] (.+?)\s+"
                                r"\[([\w.]+)\]", re.MULTILINE)
