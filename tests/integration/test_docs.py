@@ -49,6 +49,8 @@ PENDING_CLI_COMMANDS: frozenset[str] = frozenset()
 NOT_SETTINGS = {
     "POSTGRES_PASSWORD": "read by Docker Compose only (compose.yaml), never by the bot",
     "REQUIRE_SERVICES": "read by the test suite (tests/conftest.py), see README.md",
+    "TEST_REDIS_URL": "read by the test suite (tests/conftest.py), see README.md",
+    "TEST_POSTGRES_DSN": "read by the test suite (tests/conftest.py, harness/), see README.md",
     "WEBHOOK_URL": "an environment variable of the signing examples in docs/webhooks.md",
     "WEBHOOK_SECRET": "an environment variable of the signing examples in docs/webhooks.md",
 }
@@ -326,3 +328,20 @@ def test_the_llm_budget_is_documented_per_server() -> None:
               if row[0] == "`LEARN_DAILY_LLM_BUDGET`"]
     assert "per Discord server" in row[1]  # store.consume_llm_budget counts per guild
     assert "installation" not in row[1]
+
+
+def readme_opening() -> str:
+    """The README up to its first section: the two commands and what they need."""
+    return read(README).split("\n## ", 1)[0]
+
+
+def test_readme_opens_with_two_commands_and_says_what_the_tests_touch() -> None:
+    opening = readme_opening()
+    assert len(code_blocks(opening)) == 2
+    conftest = read(ROOT / "tests" / "conftest.py")
+    services = dict(re.findall(r'os\.environ\.get\("(TEST_\w+)", "([^"]+)"\)', conftest))
+    assert set(services) == {"TEST_REDIS_URL", "TEST_POSTGRES_DSN"}
+    for name, default in services.items():
+        assert f"`{name}`" in opening, name
+        assert f"`{default}`" in opening, default
+    assert "flush" in opening  # what the suite does to the Redis database it is given
