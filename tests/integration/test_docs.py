@@ -345,3 +345,17 @@ def test_readme_opens_with_two_commands_and_says_what_the_tests_touch() -> None:
         assert f"`{name}`" in opening, name
         assert f"`{default}`" in opening, default
     assert "flush" in opening  # what the suite does to the Redis database it is given
+
+
+def test_readme_lists_every_command_line_command() -> None:
+    text = read(README)
+    for name in cli_commands():
+        if name != "run":  # `python bot.py` (or `run`)
+            assert f"`python bot.py {name}" in text, name
+
+
+def test_downgrade_says_it_needs_yes_off_a_terminal() -> None:
+    (row,) = [row for row in table_rows(doc("commands.md"))
+              if (only_code(row[0]) or "").startswith("python bot.py migrate downgrade")]
+    assert "`--yes`" in row[1]
+    assert "terminal" in row[1]  # cli.commands.confirmed refuses without one
