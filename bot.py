@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from aiohttp import web
@@ -38,6 +39,7 @@ from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator
 from observability.command_stats import CommandStats
 from store import migrate
+from store.connect_errors import DatabaseUnreachableError
 from store.database import Database
 from utils.config import ConfigError, Settings, load_settings
 from utils.logging import configure_logging, get_logger
@@ -187,6 +189,9 @@ async def serve(settings: Settings) -> int:
     log.info("migrating database to head", backend=settings.database_url.split(":", 1)[0])
     try:
         await migrate.upgrade_async(settings.database_url)
+    except DatabaseUnreachableError as exc:  # the cause in one line; a traceback would bury it
+        log.error("cannot reach the database: not starting", cause=str(exc))
+        return 1
     except Exception:
         log.exception("database migration failed: not starting")
         return 1
@@ -348,6 +353,10 @@ async def _discord_command(settings: Settings, args: argparse.Namespace, token: 
     except discord.LoginFailure:
         print("Discord refused DISCORD_TOKEN: check the bot token.", file=sys.stderr)
         return 1
+    except (aiohttp.ClientError, TimeoutError) as exc:  # no route, refused, TLS, timed out
+        print(f"cannot reach Discord at {discord.http.Route.BASE}: "
+              f"{str(exc) or type(exc).__name__}", file=sys.stderr)
+        return 1
     finally:
         await client.close()
         await database.dispose()
@@ -406,12 +415,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     configure_logging(log_format=settings.effective_log_format, level=settings.log_level,
                       secrets=settings.secret_values())
-    if command == "migrate":
-        return commands_cli.run_migrate(settings, args)
-    if command in ("sync", "invite"):
-        return asyncio.run(_run_discord_command(settings, args))
-    if command == "apikey":
-        return asyncio.run(commands_cli.run_apikey(settings, args))
+    try:
+        if command == "migrate":
+            return commands_cli.run_migrate(settings, args)
+        if command in ("sync", "invite"):
+            return asyncio.run(_run_discord_command(settings, args))
+        if command == "apikey":
+            return asyncio.run(commands_cli.run_apikey(settings, args))
+    except DatabaseUnreachableError as exc:
+        print(f"cannot reach the database: {exc}", file=sys.stderr)
+        return 1
     return asyncio.run(serve(settings))
 
 

@@ -21,6 +21,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from store import connect_errors
+from store.connect_errors import DatabaseUnreachableError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 
@@ -70,9 +73,17 @@ _NOISE = ("Context impl", "Will assume")
 
 
 def _run(database_url: str, action: Callable[[Config], object]) -> str:
+    """Run one Alembic command; a database that cannot be reached raises
+    DatabaseUnreachableError saying why in one line (the driver's error is its cause)."""
     output = io.StringIO()
     with _migration_lock, _capture_alembic_log(output):
-        action(alembic_config(database_url, output))
+        try:
+            action(alembic_config(database_url, output))
+        except Exception as exc:
+            reason = connect_errors.explain(exc, database_url)
+            if reason is None:
+                raise
+            raise DatabaseUnreachableError(reason) from exc
     lines = output.getvalue().splitlines()
     return "\n".join(line for line in lines if not line.startswith(_NOISE)).strip()
 

@@ -5,6 +5,7 @@ demand, and `python bot.py invite` prints the link that adds the bot with what i
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -139,3 +140,40 @@ async def test_a_rejected_token_names_discord_token(fake: FakeDiscord, tmp_path:
     assert process.returncode == 1
     assert "Discord refused DISCORD_TOKEN" in stderr
     assert TOKEN not in stderr
+
+
+@pytest.mark.parametrize("command", [["invite"], ["sync"], ["sync", "--guild", str(GUILD)]])
+def test_cli_with_discord_unreachable_prints_one_line(tmp_path: Path, command: list[str]) -> None:
+    dead = free_port()
+    env = base_env(tmp_path, 0, DISCORD_TOKEN=TOKEN,
+                   DISCORD_API_BASE=f"http://127.0.0.1:{dead}/api/v10")
+    result = subprocess.run([sys.executable, BOT, *command], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert all(entry["level"] == "info" for entry in logged), logged  # discord.py's "logging in"
+    (line,) = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert line.startswith("cannot reach Discord at http://127.0.0.1:"), line
+    assert f"127.0.0.1:{dead}" in line
+    assert TOKEN not in result.stderr
+
+
+async def test_the_rejected_token_log_in_the_docs_is_what_the_bot_prints(
+        fake: FakeDiscord, tmp_path: Path) -> None:
+    """docs/discord-setup.md shows the console log of a rejected token: it must be the real one
+    (timestamps aside)."""
+    text = (Path(BOT).parent / "docs" / "discord-setup.md").read_text(encoding="utf-8")
+    section = text[text.index("**A rejected token.**"):]
+    start = section.index("```\n") + 4
+    shown = section[start:section.index("\n```", start)].splitlines()
+    assert len(shown) == 3
+    fake.fail(r"/users/@me", 401)
+    env = {**discord_env(fake, tmp_path, free_port()), "LOG_FORMAT": "console"}
+    process = start_bot(tmp_path, env)
+    _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+    assert process.returncode == 1
+    printed = [" ".join(line.split()[1:]) for line in stderr.splitlines()]  # no timestamp
+    for line in shown:
+        assert " ".join(line.split()) in printed, line

@@ -19,11 +19,19 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
 import api
 import bot
 from store import migrate
 from store.database import Database
+from tests.support.compose import (
+    MissingVariableError,
+    container_environment,
+    image_environment,
+    interpolate,
+    parse_dotenv,
+)
 from tests.support.doc_support import ROOT, doc, env_file_variables, read
 from tests.support.dockerfile import Instruction, _json_array, parse_dockerfile
 from utils.config import Settings
@@ -176,15 +184,27 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def interpolate(value: str) -> str:
-    """Compose's `${VAR}`, `${VAR:?message}` (a placeholder value) and `${VAR:-default}`."""
+# .env as docs/operations.md has the operator make it: .env.example copied, then
+# POSTGRES_PASSWORD appended (the hex of `openssl rand -hex 32`).
+GUIDE_POSTGRES_PASSWORD = "0123456789abcdef" * 4
 
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(2) == "-":
-            return match.group(3)
-        return f"x{match.group(1).lower()}"
 
-    return re.sub(r"\$\{(\w+)(?::?([-?])([^}]*))?\}", substitute, value)
+# The guide's line for it, the same in docs/operations.md and in compose.yaml's comment.
+POSTGRES_PASSWORD_LINE = 'echo "POSTGRES_PASSWORD=$(openssl rand -hex 32)" >> .env'
+
+
+def copied_dotenv(*extra_lines: str, password: str = GUIDE_POSTGRES_PASSWORD) -> str:
+    return "\n".join([read(ROOT / ".env.example"), *extra_lines,
+                      f"POSTGRES_PASSWORD={password}", ""])
+
+
+def bot_container_environment(compose: dict[str, Any], dockerfile: list[Instruction],
+                              dotenv_text: str, exported: dict[str, str] | None = None,
+                              ) -> dict[str, str]:
+    """The bot container's environment with this project's .env (Compose's rules)."""
+    return container_environment(
+        compose["services"]["bot"], image=image_environment(dockerfile),
+        env_files={".env": dotenv_text}, exported=exported or {}, dotenv=parse_dotenv(dotenv_text))
 
 
 def test_compose_services_and_dependencies(compose: dict[str, Any]) -> None:
@@ -213,13 +233,90 @@ def test_compose_gives_the_bot_only_settings_that_validate(
     known = {name.upper() for name in Settings.model_fields} \
         | env_file_variables(read(ROOT / ".env.example"))
     assert not set(environment) - known
-    values = {name: interpolate(str(value)) for name, value in environment.items()}
+    placeholders = {"POSTGRES_PASSWORD": GUIDE_POSTGRES_PASSWORD}
+    values = {name: interpolate(str(value), placeholders) for name, value in environment.items()}
     assert values["DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert values["RATE_LIMIT_BACKEND"] == "redis"
     assert values["REDIS_URL"].startswith("redis://")
     values["APP_ENV"] = "development"  # production would also want every secret
+    # Listening on 0.0.0.0 needs API authentication: the guide has .env set API_KEY.
+    values["API_KEY"] = "k" * 40
     settings = make_settings(**{name.lower(): value for name, value in values.items()})
     assert settings.problems() == []
+
+
+def settings_from_environment(monkeypatch: pytest.MonkeyPatch,
+                              environment: dict[str, str]) -> Settings:
+    """Settings as the bot reads them from a process environment (and nothing else)."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def bot_container_port(compose: dict[str, Any]) -> str:
+    """The container side of the bot's published port (what Prometheus scrapes, too)."""
+    return str(compose["services"]["bot"]["ports"][0]).rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize("edited", ["", "API_HOST=127.0.0.1", "API_HOST=localhost\nAPI_PORT=9000"])
+def test_compose_bot_listens_where_the_published_port_and_prometheus_reach_it(
+        compose: dict[str, Any], dockerfile: list[Instruction], monkeypatch: pytest.MonkeyPatch,
+        edited: str) -> None:
+    """.env.example keeps API_HOST=127.0.0.1, right for `python bot.py` on a host. Compose's
+    env_file beats the image's ENV, so compose.yaml's `environment:` (which beats env_file) must
+    set where the bot listens in the container, whatever the copied .env says."""
+    assert Settings.model_fields["api_host"].default == "127.0.0.1"
+    assert parse_dotenv(read(ROOT / ".env.example")).get("API_HOST", "127.0.0.1") \
+        in ("127.0.0.1", "localhost", "::1")
+    environment = bot_container_environment(compose, dockerfile, copied_dotenv(edited))
+    assert environment["API_HOST"] == "0.0.0.0"
+    assert environment["API_PORT"] == bot_container_port(compose)
+    settings = settings_from_environment(monkeypatch, environment)
+    assert settings.api_host == "0.0.0.0"
+    assert settings.api_port == int(bot_container_port(compose))
+
+
+def test_compose_runs_production_unless_the_operator_says_otherwise(
+        compose: dict[str, Any], dockerfile: list[Instruction],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`${APP_ENV:-production}` is filled from the shell, then from the project's .env: a .env
+    copied from .env.example must leave APP_ENV unset, so the documented deployment is
+    production (strict secrets, HSTS and CSP, JSON logs); setting it is a deliberate choice."""
+    environment = bot_container_environment(compose, dockerfile, copied_dotenv())
+    assert environment["APP_ENV"] == "production"
+    settings = settings_from_environment(monkeypatch, environment)
+    assert settings.is_production
+    assert settings.strict_security
+    assert settings.effective_log_format == "json"
+    blank = bot_container_environment(compose, dockerfile, copied_dotenv("APP_ENV="))
+    assert blank["APP_ENV"] == "production"
+    chosen = bot_container_environment(compose, dockerfile, copied_dotenv("APP_ENV=development"))
+    assert chosen["APP_ENV"] == "development"
+    from_shell = bot_container_environment(compose, dockerfile, copied_dotenv(),
+                                           exported={"APP_ENV": "development"})
+    assert from_shell["APP_ENV"] == "development"
+    operations = doc("operations.md")
+    assert "`${APP_ENV:-production}`" in operations  # the docs say how it works
+
+
+def test_the_guide_makes_a_postgres_password_that_needs_no_url_escaping(
+        compose: dict[str, Any], dockerfile: list[Instruction]) -> None:
+    """Compose places POSTGRES_PASSWORD into DATABASE_URL unescaped, so the docs and
+    compose.yaml's comment generate it with `openssl rand -hex` and say why."""
+    operations = doc("operations.md")
+    assert POSTGRES_PASSWORD_LINE in operations
+    assert POSTGRES_PASSWORD_LINE in read(ROOT / "compose.yaml")
+    assert "URL" in operations[operations.index(POSTGRES_PASSWORD_LINE):]
+    environment = bot_container_environment(compose, dockerfile, copied_dotenv())
+    assert make_url(environment["DATABASE_URL"]).password == GUIDE_POSTGRES_PASSWORD
+    # Why: URL syntax characters in it would change what the URL says.
+    unsafe = "p@ss/w#rd"
+    mangled = bot_container_environment(compose, dockerfile, copied_dotenv(password=unsafe))
+    assert make_url(mangled["DATABASE_URL"]).password != unsafe
+    with pytest.raises(MissingVariableError, match="POSTGRES_PASSWORD"):
+        bot_container_environment(compose, dockerfile, read(ROOT / ".env.example"))
 
 
 def test_compose_interpolates_only_known_variables(compose: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import re
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +33,7 @@ from tests.support.doc_support import (
     only_code,
     read,
     table_rows,
+    without_code_blocks,
 )
 from utils.config import Settings
 
@@ -47,6 +49,8 @@ PENDING_CLI_COMMANDS: frozenset[str] = frozenset()
 NOT_SETTINGS = {
     "POSTGRES_PASSWORD": "read by Docker Compose only (compose.yaml), never by the bot",
     "REQUIRE_SERVICES": "read by the test suite (tests/conftest.py), see README.md",
+    "TEST_REDIS_URL": "read by the test suite (tests/conftest.py), see README.md",
+    "TEST_POSTGRES_DSN": "read by the test suite (tests/conftest.py, harness/), see README.md",
     "WEBHOOK_URL": "an environment variable of the signing examples in docs/webhooks.md",
     "WEBHOOK_SECRET": "an environment variable of the signing examples in docs/webhooks.md",
 }
@@ -273,3 +277,85 @@ def test_readme_links_every_doc_and_deployment_file() -> None:
         "Dockerfile", "compose.yaml", "deploy/prometheus/prometheus.yml",
         "deploy/systemd/community-bot.service", "LICENSE"}
     assert expected <= targets
+
+
+def test_every_table_starts_with_its_header() -> None:
+    """A blank line inside a table ends it: the rows after it render as a paragraph of pipes."""
+    headless = []
+    for path in markdown_files():
+        lines = without_code_blocks(read(path)).splitlines()
+        for index, line in enumerate(lines):
+            starts_block = line.lstrip().startswith("|") and (
+                index == 0 or not lines[index - 1].lstrip().startswith("|"))
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if starts_block and not re.fullmatch(r"\s*\|[\s|:-]+\|?\s*", following):
+                headless.append(f"{path.name}: {line[:60]}")
+    assert not headless
+
+
+# A console log line as docs show it: `[error    ] the event  [logger] key=value`.
+_CONSOLE_LOG_LINE = re.compile(r"^\[(?:debug|info|warning|error|critical)\s*\] (.+?)\s+"
+                               r"\[([\w.]+)\]", re.MULTILINE)
+
+
+def project_strings() -> set[str]:
+    """Every string literal of the code that runs (implicit concatenations joined, as Python
+    joins them)."""
+    found: set[str] = set()
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT).parts
+        if relative[0] in {".venv", "tests", "bench", "harness"} or relative[0].startswith("."):
+            continue
+        for node in ast.walk(ast.parse(read(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+    return found
+
+
+def test_log_lines_the_docs_show_are_ones_the_code_logs() -> None:
+    strings = project_strings()
+    shown = [(path.name, event.strip()) for path in markdown_files()
+             for block in code_blocks(read(path))
+             for event, logger in _CONSOLE_LOG_LINE.findall(block)
+             if not logger.startswith("discord")]  # discord.py's own lines
+    assert shown, "the docs show log lines; the pattern found none"
+    stale = [f"{name}: {event}" for name, event in shown if event not in strings]
+    assert not stale, "log lines the code no longer prints"
+
+
+def test_the_llm_budget_is_documented_per_server() -> None:
+    (row,) = [row for row in table_rows(doc("configuration.md"))
+              if row[0] == "`LEARN_DAILY_LLM_BUDGET`"]
+    assert "per Discord server" in row[1]  # store.consume_llm_budget counts per guild
+    assert "installation" not in row[1]
+
+
+def readme_opening() -> str:
+    """The README up to its first section: the two commands and what they need."""
+    return read(README).split("\n## ", 1)[0]
+
+
+def test_readme_opens_with_two_commands_and_says_what_the_tests_touch() -> None:
+    opening = readme_opening()
+    assert len(code_blocks(opening)) == 2
+    conftest = read(ROOT / "tests" / "conftest.py")
+    services = dict(re.findall(r'os\.environ\.get\("(TEST_\w+)", "([^"]+)"\)', conftest))
+    assert set(services) == {"TEST_REDIS_URL", "TEST_POSTGRES_DSN"}
+    for name, default in services.items():
+        assert f"`{name}`" in opening, name
+        assert f"`{default}`" in opening, default
+    assert "flush" in opening  # what the suite does to the Redis database it is given
+
+
+def test_readme_lists_every_command_line_command() -> None:
+    text = read(README)
+    for name in cli_commands():
+        if name != "run":  # `python bot.py` (or `run`)
+            assert f"`python bot.py {name}" in text, name
+
+
+def test_downgrade_says_it_needs_yes_off_a_terminal() -> None:
+    (row,) = [row for row in table_rows(doc("commands.md"))
+              if (only_code(row[0]) or "").startswith("python bot.py migrate downgrade")]
+    assert "`--yes`" in row[1]
+    assert "terminal" in row[1]  # cli.commands.confirmed refuses without one
