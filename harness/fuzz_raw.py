@@ -13,7 +13,7 @@ import hypothesis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.fuzzing import Tally, _settings
+from harness.fuzz_tally import Tally, hypothesis_settings
 
 _TOKEN = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PRI", b"G\x00T",
                           b"\xff\xfe", b""])
@@ -51,7 +51,7 @@ def send_raw(port: int, data: bytes, wait: float = 0.5) -> int | None:
 
 
 def run_raw(port: int, tally: Tally, *, examples: int, seed: int) -> None:
-    @_settings(examples)
+    @hypothesis_settings(examples)
     @given(data=raw_requests())
     def one(data: bytes) -> None:
         status = send_raw(port, data)

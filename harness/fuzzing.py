@@ -36,26 +36,25 @@ import signal
 import subprocess
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hypothesis
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from harness.fuzz_raw import run_raw
+from harness.fuzz_tally import Tally, hypothesis_settings
 from harness.process import base_env, free_port, start_bot, wait_until_ready
 from harness.signing import PATHS, SECRETS
 
 API_KEY = "fuzz-service-key-0123456789abcdef"
-# Off in the fuzzed configuration, documented as 503 "not configured": counted apart.
-FEATURE_OFF = {("/api/v1/drive/sync", "drive sync is not configured (DRIVE_FOLDER_ID)")}
 CONFORMANCE = [openapi_checks.status_code_conformance, openapi_checks.content_type_conformance,
                openapi_checks.response_schema_conformance]
 _TRACEBACK = re.compile(r'Traceback \(most recent call last\)|"exception":')
@@ -65,42 +64,6 @@ def fuzz_env(workdir: Path, port: int, database_url: str, **extra: str) -> dict[
     """The process under fuzzing: every webhook configured, the fuzzer's proxy trusted."""
     return base_env(workdir, port, DATABASE_URL=database_url, API_KEY=API_KEY,
                     TRUSTED_PROXIES="127.0.0.1/32,::1/128", **SECRETS, **extra)
-
-
-@dataclass
-class Tally:
-    """What the fuzzer sent and what came back."""
-
-    requests: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    by_source: Counter[str] = field(default_factory=Counter)
-    unexpected_5xx: int = 0  # >= 500, not a feature that is off
-    server_errors: list[str] = field(default_factory=list)  # the first of them, described
-    feature_off: int = 0
-    closed_without_answer: int = 0  # raw requests left incomplete (the server waits for more)
-    no_answer: list[str] = field(default_factory=list)  # HTTP requests that got no answer
-    conformance: Counter[str] = field(default_factory=Counter)  # answers unlike the document
-
-    def record(self, source: str, method: str, path: str, status: int, detail: str = "") -> None:
-        self.requests += 1
-        self.by_source[source] += 1
-        self.statuses[status] += 1
-        if status >= 500:
-            if status == 503 and (path, detail) in FEATURE_OFF:
-                self.feature_off += 1
-                return
-            self.unexpected_5xx += 1
-            if len(self.server_errors) < 50:
-                self.server_errors.append(f"{status} {method} {path}: {detail[:200]}")
-
-    def summary(self) -> str:
-        top = ", ".join(f"{status}: {count}" for status, count in sorted(self.statuses.items()))
-        sources = ", ".join(f"{name} {count}" for name, count in sorted(self.by_source.items()))
-        return (f"{self.requests} requests ({sources}); statuses {top}; "
-                f"unexpected >= 500: {self.unexpected_5xx}; documented 503 of features that "
-                f"are off: {self.feature_off}; incomplete raw requests (no answer due): "
-                f"{self.closed_without_answer}; answers unlike the document: "
-                f"{sum(self.conformance.values())}")
 
 
 def _detail(response: Any) -> str:
@@ -119,13 +82,6 @@ def client_addresses() -> st.SearchStrategy[str]:
     and the rate limiter would answer most requests with 429)."""
     return st.builds(lambda: (lambda n: f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")(
         next(_client_numbers)))
-
-
-def _settings(examples: int) -> hypothesis.settings:
-    return hypothesis.settings(max_examples=examples, deadline=None, database=None,
-                               suppress_health_check=list(HealthCheck),
-                               phases=[hypothesis.Phase.generate], derandomize=False,
-                               print_blob=False, report_multiple_bugs=False)
 
 
 AUTH_VARIANTS = ("key", "none", "wrong key")
@@ -170,7 +126,7 @@ def run_schemathesis(base_url: str, tally: Tally, *, examples: int, seed: int) -
 
 def _stateless_test(base_url: str, session: requests.Session, tally: Tally, strategy: Any,
                     mode: GenerationMode, examples: int) -> Callable[[], None]:
-    @_settings(examples)
+    @hypothesis_settings(examples)
     @given(case=strategy, client=client_addresses())
     def one(case: Any, client: str) -> None:
         for auth in AUTH_VARIANTS:  # each generated case three times: generating costs most
@@ -203,7 +159,7 @@ def run_stateful(base_url: str, tally: Tally, *, scenarios: int, seed: int) -> N
             _conformance(tally, case, response)
 
     Workflow.run(settings=hypothesis.settings(
-        _settings(scenarios), stateful_step_count=6))
+        hypothesis_settings(scenarios), stateful_step_count=6))
 
 
 # --- webhooks ------------------------------------------------------------------------------
@@ -288,7 +244,7 @@ def _webhook_test(url: str, session: requests.Session, tally: Tally, strategy: A
                   secret: str, other: str, examples: int) -> Callable[[], None]:
     path = url.split("://", 1)[1].split("/", 1)[1]
 
-    @_settings(examples)
+    @hypothesis_settings(examples)
     @given(case=strategy, mutations=st.lists(st.sampled_from(MUTATIONS), min_size=4,
                                              max_size=4),
            garbage=st.binary(max_size=2048), number=st.integers(0, 2**32),
@@ -335,7 +291,6 @@ def _rounds(base_url: str, port: int, tally: Tally, scale: int,
     yield "stateful", lambda: run_stateful(base_url, tally, scenarios=max(5, scale // 2),
                                            seed=seed)
     yield "webhooks", lambda: run_webhooks(base_url, tally, examples=scale * 4, seed=seed)
-    from harness.fuzz_raw import run_raw  # it builds on this module
 
     yield "raw", lambda: run_raw(port, tally, examples=scale * 20, seed=seed)
 
