@@ -40,7 +40,7 @@ from edge.auth import AuthContext, Authenticator, GuildAdmins
 from edge.body import MAX_BODY_BYTES, MAX_HEADER_BYTES
 from edge.front_door import edge_middleware
 from edge.lockout import FailureTracker
-from edge.rate_limit import build_rate_limiter
+from edge.rate_limit_setup import build_rate_limiter
 from edge.redis_breaker import redis_breaker
 from knowledge.service import KnowledgeBase
 from members.premium import PremiumInvalidator

@@ -27,8 +27,7 @@ import redis.asyncio as redis_asyncio
 from limits import parse
 from multidict import istr
 
-from edge.redis_breaker import RedisBreaker, RedisUnavailable
-from utils.config import Settings
+from edge.redis_breaker import RedisUnavailable
 from utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -195,21 +194,6 @@ class RateLimiter:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await drain()
-
-
-def build_rate_limiter(settings: Settings, *, redis: RedisBreaker | None,
-                       clock: Clock = time.time) -> RateLimiter:
-    """The one place the limiter is configured: RATE_LIMIT_* budgets per route class, and the
-    Redis backend (shared by replicas, behind the breaker) when RATE_LIMIT_BACKEND=redis."""
-    from edge.rate_limit_redis import RedisBackend  # it builds on this module
-
-    rates = {name: Rate.parse(text) for name, text in (
-        ("health", settings.rate_limit_health), ("read", settings.rate_limit_read),
-        ("write", settings.rate_limit_write), ("webhook", settings.rate_limit_webhook))}
-    if settings.rate_limit_backend == "redis" and redis is not None:
-        # Every round trip goes through the breaker: skipped at once while Redis is away.
-        return RateLimiter(rates, RedisBackend(redis.client, breaker=redis), clock=clock)
-    return RateLimiter(rates, MemoryBackend(), clock=clock)
 
 
 _POLICIES: dict[tuple[str, int, int], str] = {}
