@@ -18,13 +18,21 @@ def google_env(google: GoogleStandIn, workdir: Path, port: int, **extra: str) ->
                     SECRET_MANAGER_API_ENDPOINT=google.url, **extra)
 
 
-async def test_production_refuses_to_start_on_an_unreadable_reference(
-        google: GoogleStandIn, tmp_path: Path) -> None:
-    env = google_env(google, tmp_path, free_port(), APP_ENV="production",
-                     API_KEY="gsm:operator-key")
-    process = start_bot(tmp_path, env)
+async def refused_start(google: GoogleStandIn, workdir: Path, **extra: str) -> str:
+    """Start `python bot.py`; it must stop before listening, with the configuration exit code
+    and no traceback. Its stderr."""
+    process = start_bot(workdir, google_env(google, workdir, free_port(), **extra))
     _, stderr = await asyncio.to_thread(process.communicate, timeout=60)
     assert process.returncode == 2
+    assert "Traceback" not in stderr
+    assert "api listening" not in stderr
+    return stderr
+
+
+async def test_production_refuses_to_start_on_an_unreadable_reference(
+        google: GoogleStandIn, tmp_path: Path) -> None:
+    stderr = await refused_start(google, tmp_path, APP_ENV="production",
+                                 API_KEY="gsm:operator-key")
     assert "API_KEY: secret 'operator-key' could not be read from Secret Manager" in stderr
     assert google.key_json()[40:80] not in stderr
 
@@ -32,14 +40,9 @@ async def test_production_refuses_to_start_on_an_unreadable_reference(
 async def test_an_unreadable_redis_url_stops_the_start_with_its_name(
         google: GoogleStandIn, tmp_path: Path) -> None:
     # Without Redis there is nothing to build the shared rate limiter on, even in development.
-    env = google_env(google, tmp_path, free_port(), REDIS_URL="gsm:redis-url",
-                     RATE_LIMIT_BACKEND="redis")
-    process = start_bot(tmp_path, env)
-    _, stderr = await asyncio.to_thread(process.communicate, timeout=60)
-    assert process.returncode == 2
+    stderr = await refused_start(google, tmp_path, REDIS_URL="gsm:redis-url",
+                                 RATE_LIMIT_BACKEND="redis")
     assert "REDIS_URL: secret 'redis-url' could not be read from Secret Manager" in stderr
-    assert "Traceback" not in stderr
-    assert "api listening" not in stderr
 
 
 async def test_check_config_names_each_unreadable_reference(
