@@ -145,6 +145,9 @@ def _masked_head(text: str, size: int) -> tuple[str, int]:
     head = text[: size + unsure]
     masked = _mask_registered(head)
     kept = masked[: max(len(masked) - unsure, 0)]
+    # A token known by its shape alone (a password in a URL, a JWT), cut here, would no longer
+    # have that shape: the last word of the head goes too (C-speed scans, no regex backtracking).
+    kept = kept[:max(kept.rfind(" "), kept.rfind("\n"), kept.rfind("\t")) + 1]
     return _mask_token_shapes(kept), len(text) - len(head) + len(masked) - len(kept)
 
 

@@ -82,6 +82,22 @@ def test_a_secret_straddling_the_read_bound_keeps_no_part() -> None:
             assert "…[+" in cleaned  # the reader still sees that the text was cut
 
 
+def test_a_token_known_by_its_shape_cut_at_the_read_bound_keeps_no_part() -> None:
+    # Not registered: only its shape (a password in a URL) tells it is a secret, and a cut
+    # through it leaves something of no such shape.
+    secret = "S3cr3t-" + "k" * 93
+    register_secrets([secret])
+    limit = 8000
+    read_bound = limit * 2 + 1024
+    for offset in range(2, 120, 3):  # wherever the cut lands in the URL
+        text = secret * 160  # masked down to 480 characters: the bound falls inside the line
+        text += " " + "x" * (read_bound - len(text) - offset - 1)
+        text += " postgresql://bot:Hunter2Passw0rdXYZ@db:5432/bot tail" + "y" * 5000
+        for cleaned in (safe_log_message(text, limit), safe_log_block(text, limit),
+                        display_block(text, limit)):
+            assert "Hunt" not in cleaned
+            assert "…[+" in cleaned
+
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
