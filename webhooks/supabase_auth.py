@@ -28,10 +28,14 @@ class AuthUser(Payload):
     raw_app_meta_data: dict[str, Any] = Field(default_factory=dict)
     banned_until: str | None = Field(default=None, max_length=64)
 
-    def discord_user_id(self) -> int | None:
-        """The Discord id of a user who signed in with Discord, else None."""
+    def signed_in_with_discord(self) -> bool:
+        """Discord is one of the user's identities (app metadata: only Supabase writes it)."""
         providers = self.raw_app_meta_data.get("providers") or []
-        if "discord" not in providers and self.raw_app_meta_data.get("provider") != "discord":
+        return "discord" in providers or self.raw_app_meta_data.get("provider") == "discord"
+
+    def discord_user_id(self) -> int | None:
+        """The Discord id in the user's metadata, for a user who signed in with Discord."""
+        if not self.signed_in_with_discord():
             return None
         candidate = str(self.raw_user_meta_data.get("provider_id") or "")
         # A snowflake has at least 15 digits; the one parser refuses non-ASCII and > 2**63-1.
@@ -81,10 +85,28 @@ async def apply(session: AsyncSession, payload: AuthEvent,
     assert user is not None
     if user.is_banned():
         await revocations.revoke_in(session, subject=user.id, reason="banned")
-    discord_id = user.discord_user_id()
+    discord_id = _discord_id_from_discord(payload)
     await accounts.upsert_profile(session, user.id, email=user.email,
                                   display_name=user.display_name(), discord_user_id=discord_id)
     return {"action": "upserted", "linked": discord_id is not None}
+
+
+def _discord_id_from_discord(event: AuthEvent) -> int | None:
+    """The Discord id to link, only when Discord itself just wrote it; else None (the link, if
+    any, stays as it is).
+
+    `raw_user_meta_data` is the user's to edit (`auth.updateUser({data})`): a `provider_id`
+    set there by hand would link the account to someone else's Discord (an owner's: every
+    guild's admin). Supabase writes it from Discord when the Discord identity is added: at the
+    INSERT of a Discord sign-up, or at the UPDATE that adds `discord` to the providers
+    (`raw_app_meta_data`, which users cannot edit). Any other change of it is the user's own.
+    An UPDATE without `old_record` cannot tell the two apart: nothing is linked.
+    """
+    assert event.record is not None
+    if event.type == "UPDATE" and (event.old_record is None
+                                   or event.old_record.signed_in_with_discord()):
+        return None
+    return event.record.discord_user_id()
 
 
 SPEC = WebhookSpec(

@@ -18,6 +18,7 @@ from tests.support.webhook_support import (
     PATHS,
     SECRETS,
     auth_event,
+    auth_user,
     encode,
     settings_overrides,
     standard_headers,
@@ -73,6 +74,24 @@ async def test_auth_update_moves_a_discord_account_to_its_newest_owner(
                                            discord_id=str(DISCORD_ID), email="b@example.com"))
     links = await rows(database, DiscordLink)
     assert [(link.user_id, link.discord_user_id) for link in links] == [("u-new", DISCORD_ID)]
+
+
+async def test_a_provider_id_the_user_edits_links_nothing(post: Post, database: Database) -> None:
+    """raw_user_meta_data is the user's to edit: after a genuine Discord sign-in, setting
+    provider_id to someone else's Discord id (an owner's) must neither link the account to it
+    nor take that Discord account from its owner."""
+    owner_discord = DISCORD_ID + 1
+    await post("supabase-auth", auth_event(user_id="owner", discord_id=str(owner_discord)))
+    await post("supabase-auth", auth_event(user_id="mallory", discord_id=str(DISCORD_ID)))
+    genuine = auth_user("mallory", str(DISCORD_ID), "a@example.com")
+    _status, body = await post("supabase-auth", auth_event(
+        "UPDATE", user_id="mallory", discord_id=str(owner_discord), before=genuine))
+    assert body["linked"] is False
+    links = {(link.user_id, link.discord_user_id) for link in await rows(database, DiscordLink)}
+    assert links == {("owner", owner_discord), ("mallory", DISCORD_ID)}
+    event = auth_event("UPDATE", user_id="mallory", discord_id=str(owner_discord))
+    del event["old_record"]  # without it an edit cannot be told from Discord's own write
+    assert (await post("supabase-auth", event))[1]["linked"] is False
 
 
 async def test_auth_user_without_discord_gets_no_link(post: Post, database: Database) -> None:
