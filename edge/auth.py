@@ -61,6 +61,8 @@ class Authenticator:
     async def authenticate(self, authorization: str | None,
                            api_key: str | None) -> Principal:
         """The caller, or ANONYMOUS when no credential was presented at all."""
+        if not (_plain(authorization) and _plain(api_key)):
+            raise AuthError(401, "malformed credentials")
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
@@ -95,9 +97,15 @@ class Authenticator:
     def static_key_matches(self, presented: str | None) -> bool:
         """For operator routes: only the static service key, compared in constant time."""
         static = self._static_key()
-        if static is None or presented is None:
+        if static is None or presented is None or not _plain(presented):
             return False
         return hmac.compare_digest(presented.encode(), static)
+
+
+def _plain(credential: str | None) -> bool:
+    """Absent, or printable ASCII as every key and token is. A header's bytes that are not
+    UTF-8 reach us as lone surrogates, which no comparison or hash may be handed."""
+    return credential is None or (credential.isascii() and credential.isprintable())
 
 
 @runtime_checkable
