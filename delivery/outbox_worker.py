@@ -22,6 +22,13 @@ class PermanentDeliveryError(Exception):
     """Retrying cannot help (the user blocks DMs, the channel no longer exists)."""
 
 
+def _log_lost_lease(entry: OutboxMessage) -> None:
+    # Our lease ran out and another worker took the entry over: its outcome is that worker's
+    # to record, so this one leaves the entry alone.
+    log.warning("outbox lease lost", entry_id=entry.id, kind=entry.kind,
+                attempts=entry.attempts)
+
+
 class OutboxWorker:
     def __init__(self, database: Database, send: Sender, *,
                  is_connected: Callable[[], bool] = lambda: True,
@@ -42,21 +49,37 @@ class OutboxWorker:
             return 0
         sent = 0
         for entry in await outbox.claim_due(self._database):
-            try:
-                await self._send(entry)
-            except PermanentDeliveryError as exc:
-                await outbox.mark_failed(self._database, entry, str(exc), permanent=True)
-                log.warning("outbox entry dead-lettered", entry_id=entry.id, kind=entry.kind,
-                            reason=truncate(str(exc), 200))  # escaped once, by the logger
-            except Exception as exc:
-                status = await outbox.mark_failed(self._database, entry, type(exc).__name__,
-                                                  max_attempts=self._max_attempts)
-                log.warning("outbox delivery failed", entry_id=entry.id, kind=entry.kind,
-                            attempts=entry.attempts, now=status, error_type=type(exc).__name__)
-            else:
-                await outbox.mark_sent(self._database, entry.id)
+            status = await self._attempt(entry)
+            if status is None:
+                _log_lost_lease(entry)
+            elif status == outbox.SENT:
                 sent += 1
         return sent
+
+    async def _attempt(self, entry: OutboxMessage) -> str | None:
+        """Send one entry; returns the status recorded, or None when the claim was lost."""
+        try:
+            await self._send(entry)
+        except PermanentDeliveryError as exc:
+            return await self._dead_letter(entry, exc)
+        except Exception as exc:
+            return await self._retry_later(entry, exc)
+        return outbox.SENT if await outbox.mark_sent(self._database, entry) else None
+
+    async def _dead_letter(self, entry: OutboxMessage, exc: PermanentDeliveryError) -> str | None:
+        status = await outbox.mark_failed(self._database, entry, str(exc), permanent=True)
+        if status is not None:
+            log.warning("outbox entry dead-lettered", entry_id=entry.id, kind=entry.kind,
+                        reason=truncate(str(exc), 200))  # escaped once, by the logger
+        return status
+
+    async def _retry_later(self, entry: OutboxMessage, exc: Exception) -> str | None:
+        status = await outbox.mark_failed(self._database, entry, type(exc).__name__,
+                                          max_attempts=self._max_attempts)
+        if status is not None:
+            log.warning("outbox delivery failed", entry_id=entry.id, kind=entry.kind,
+                        attempts=entry.attempts, now=status, error_type=type(exc).__name__)
+        return status
 
     def wake(self) -> None:
         """Deliver soon (a webhook just queued something, or the gateway came back)."""

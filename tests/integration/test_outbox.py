@@ -138,3 +138,48 @@ async def test_replicas_claim_with_skip_locked_without_waiting(postgres_url: str
     finally:
         for replica in replicas:
             await replica.dispose()
+
+
+async def taken_over(database: Database) -> tuple[OutboxMessage, OutboxMessage]:
+    """One entry claimed by a worker whose lease then ran out, and by the worker that took it
+    over (a send stalled past the lease)."""
+    await queue(database, "a")
+    (stalled,) = await outbox.claim_due(database, lease=timedelta(seconds=60))
+    (current,) = await outbox.claim_due(database, now=utcnow() + timedelta(seconds=61))
+    assert stalled.id == current.id
+    return stalled, current
+
+
+async def test_a_worker_that_lost_its_lease_cannot_reopen_an_entry_sent_since(
+        database: Database) -> None:
+    stalled, current = await taken_over(database)
+    assert await outbox.mark_sent(database, current)
+    assert await outbox.mark_failed(database, stalled, "RateLimited") is None
+    (entry,) = await entries(database)
+    assert (entry.status, entry.last_error) == ("sent", None)  # not queued for a second send
+
+
+async def test_a_worker_that_lost_its_lease_cannot_settle_an_entry_another_holds(
+        database: Database) -> None:
+    stalled, current = await taken_over(database)
+    assert not await outbox.mark_sent(database, stalled)
+    assert await outbox.mark_failed(database, stalled, "boom", permanent=True) is None
+    (entry,) = await entries(database)
+    assert (entry.status, entry.attempts) == ("sending", 2)
+    assert await outbox.mark_failed(database, current, "boom") == "pending"  # the holder can
+
+
+async def test_a_worker_whose_send_outlived_its_lease_leaves_the_entry_to_the_new_holder(
+        database: Database) -> None:
+    await queue(database, "a")
+    taken_over_by: list[OutboxMessage] = []
+
+    async def send(entry: OutboxMessage) -> None:  # stalls until another worker takes over
+        later = utcnow() + outbox.DEFAULT_LEASE + timedelta(seconds=1)
+        taken_over_by.extend(await outbox.claim_due(database, now=later))
+        assert await outbox.mark_sent(database, taken_over_by[0])
+        raise ConnectionResetError
+
+    assert await OutboxWorker(database, send).run_once() == 0
+    (entry,) = await entries(database)
+    assert (entry.status, entry.attempts, entry.last_error) == ("sent", 2, None)
