@@ -111,15 +111,18 @@ def backoff(attempts: int) -> timedelta:
 
 async def mark_failed(database: Database, entry: OutboxMessage, error: str, *,
                       permanent: bool = False,
-                      max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str | None:
-    """Schedule a retry with backoff, or dead-letter the entry; returns the new status, or None
-    when the claim is no longer ours (another worker holds or finished it: nothing changed)."""
+                      max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                      not_before: timedelta | None = None) -> str | None:
+    """Schedule a retry with backoff (and no sooner than `not_before`), or dead-letter the
+    entry; returns the new status, or None when the claim is no longer ours (another worker
+    holds or finished it: nothing changed)."""
     status = DEAD if permanent or entry.attempts >= max_attempts else PENDING
+    delay = max(backoff(entry.attempts), not_before or timedelta(0))
     async with database.transaction() as session:
         result = await session.execute(
             update(OutboxMessage).where(_still_claimed_by(entry))
             .values(status=status, last_error=error[:500],
-                    next_attempt_at=utcnow() + backoff(entry.attempts)))
+                    next_attempt_at=utcnow() + delay))
     return status if getattr(result, "rowcount", 0) == 1 else None
 
 
