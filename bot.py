@@ -49,6 +49,10 @@ from utils.secret_values import SecretValues
 log = get_logger("bot")
 
 SHUTDOWN_GRACE_SECONDS = 6.0
+# A longer Retry-After raises discord.RateLimited instead of sleeping (by default discord.py
+# sleeps however long Discord asks); 30 s is the least discord.py accepts. The outbox bounds
+# each send more tightly still (delivery/outbox_worker.py).
+MAX_RATELIMIT_WAIT_SECONDS = 30.0
 EXIT_CONFIG_ERROR = 2
 
 
@@ -75,6 +79,7 @@ class CommunityBot(commands.AutoShardedBot):
             intents=discord.Intents.default(),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT_SECONDS,
             **_shard_options(settings),
         )
         self.settings = settings

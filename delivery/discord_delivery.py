@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from delivery.outbox_worker import PermanentDeliveryError
+from delivery.outbox_worker import PermanentDeliveryError, RetryLaterError
 from store.models import OutboxMessage
 
 
@@ -41,3 +41,5 @@ async def deliver(client: discord.Client, entry: OutboxMessage) -> None:
         await destination.send(entry.payload.get("content"), **options)
     except (discord.Forbidden, discord.NotFound) as exc:
         raise PermanentDeliveryError(f"discord refused: {exc.status} {exc.code}") from exc
+    except discord.RateLimited as exc:  # raised past the client's max_ratelimit_timeout
+        raise RetryLaterError(exc.retry_after) from exc

@@ -3,7 +3,9 @@
 A webhook commits its effect and the outbox entry in one transaction; the bot drains the outbox
 while connected. Claiming (FOR UPDATE SKIP LOCKED on PostgreSQL, a compare-and-set on (status,
 next_attempt_at) on SQLite) never gives several workers (replicas) the same entry, and a worker
-that dies mid-send leaves a lease that expires and lets another retry it.
+that dies mid-send leaves a lease that expires and lets another retry it. A worker reports
+back (sent, failed) only while its claim still stands, so one whose lease ran out cannot undo
+or overwrite what the worker that took the entry over did.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.database import Database, insert_ignoring_conflicts
@@ -85,10 +87,21 @@ async def _claim_one_by_one(database: Database, *, limit: int, lease: timedelta,
     return claimed
 
 
-async def mark_sent(database: Database, entry_id: int) -> None:
+def _still_claimed_by(entry: OutboxMessage) -> ColumnElement[bool]:
+    """The row as this worker's claim left it. Every claim adds one to `attempts`, so a row
+    still `sending` with the attempts we were given has not been claimed by anyone since: a
+    worker whose lease ran out and whose entry was taken over (or finished) matches nothing."""
+    return and_(OutboxMessage.id == entry.id, OutboxMessage.status == SENDING,
+                OutboxMessage.attempts == entry.attempts)
+
+
+async def mark_sent(database: Database, entry: OutboxMessage) -> bool:
+    """Record the delivery; False when the claim is no longer ours (nothing changed)."""
     async with database.transaction() as session:
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == entry_id)
-                              .values(status=SENT, sent_at=utcnow(), last_error=None))
+        result = await session.execute(
+            update(OutboxMessage).where(_still_claimed_by(entry))
+            .values(status=SENT, sent_at=utcnow(), last_error=None))
+    return getattr(result, "rowcount", 0) == 1
 
 
 def backoff(attempts: int) -> timedelta:
@@ -98,15 +111,19 @@ def backoff(attempts: int) -> timedelta:
 
 async def mark_failed(database: Database, entry: OutboxMessage, error: str, *,
                       permanent: bool = False,
-                      max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str:
-    """Schedule a retry with backoff, or dead-letter the entry; returns the new status."""
+                      max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                      not_before: timedelta | None = None) -> str | None:
+    """Schedule a retry with backoff (and no sooner than `not_before`), or dead-letter the
+    entry; returns the new status, or None when the claim is no longer ours (another worker
+    holds or finished it: nothing changed)."""
     status = DEAD if permanent or entry.attempts >= max_attempts else PENDING
+    delay = max(backoff(entry.attempts), not_before or timedelta(0))
     async with database.transaction() as session:
-        await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == entry.id)
+        result = await session.execute(
+            update(OutboxMessage).where(_still_claimed_by(entry))
             .values(status=status, last_error=error[:500],
-                    next_attempt_at=utcnow() + backoff(entry.attempts)))
-    return status
+                    next_attempt_at=utcnow() + delay))
+    return status if getattr(result, "rowcount", 0) == 1 else None
 
 
 async def counts(database: Database) -> dict[str, int]:

@@ -162,7 +162,7 @@ async def test_a_resend_after_a_crash_posts_once(
         [again] = await outbox.claim_due(database, now=later)
         assert again.id == entry.id
         await deliver(client, again)
-        await outbox.mark_sent(database, again.id)
+        await outbox.mark_sent(database, again)
     posts = fake.sent("POST", rf"/channels/{channel}/messages")
     assert len(posts) == 2
     assert posts[0].body["nonce"] == posts[1].body["nonce"]

@@ -22,6 +22,7 @@ async def test_create_bot_is_offline_and_safe_by_default(
         assert client.shard_count == 4
         assert client.shard_ids == [1, 2]
         assert not client.intents.message_content
+        assert client.http.max_ratelimit_timeout == 30  # a long 429 raises, never stalls a send
         await client.setup_hook()
         assert "ping" in {command.name for command in client.tree.get_commands()}
         assert client.database is database

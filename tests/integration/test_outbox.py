@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from delivery.outbox_worker import OutboxWorker, PermanentDeliveryError
+from delivery.outbox_worker import OutboxWorker, PermanentDeliveryError, RetryLaterError
 from store import outbox
 from store.database import Database
 from store.models import OutboxMessage, utcnow
@@ -138,3 +138,91 @@ async def test_replicas_claim_with_skip_locked_without_waiting(postgres_url: str
     finally:
         for replica in replicas:
             await replica.dispose()
+
+
+async def taken_over(database: Database) -> tuple[OutboxMessage, OutboxMessage]:
+    """One entry claimed by a worker whose lease then ran out, and by the worker that took it
+    over (a send stalled past the lease)."""
+    await queue(database, "a")
+    (stalled,) = await outbox.claim_due(database, lease=timedelta(seconds=60))
+    (current,) = await outbox.claim_due(database, now=utcnow() + timedelta(seconds=61))
+    assert stalled.id == current.id
+    return stalled, current
+
+
+async def test_a_worker_that_lost_its_lease_cannot_reopen_an_entry_sent_since(
+        database: Database) -> None:
+    stalled, current = await taken_over(database)
+    assert await outbox.mark_sent(database, current)
+    assert await outbox.mark_failed(database, stalled, "RateLimited") is None
+    (entry,) = await entries(database)
+    assert (entry.status, entry.last_error) == ("sent", None)  # not queued for a second send
+
+
+async def test_a_worker_that_lost_its_lease_cannot_settle_an_entry_another_holds(
+        database: Database) -> None:
+    stalled, current = await taken_over(database)
+    assert not await outbox.mark_sent(database, stalled)
+    assert await outbox.mark_failed(database, stalled, "boom", permanent=True) is None
+    (entry,) = await entries(database)
+    assert (entry.status, entry.attempts) == ("sending", 2)
+    assert await outbox.mark_failed(database, current, "boom") == "pending"  # the holder can
+
+
+async def test_a_worker_whose_send_outlived_its_lease_leaves_the_entry_to_the_new_holder(
+        database: Database) -> None:
+    await queue(database, "a")
+    taken_over_by: list[OutboxMessage] = []
+
+    async def send(entry: OutboxMessage) -> None:  # stalls until another worker takes over
+        later = entry.next_attempt_at + timedelta(seconds=1)  # our lease has run out
+        taken_over_by.extend(await outbox.claim_due(database, now=later))
+        assert await outbox.mark_sent(database, taken_over_by[0])
+        raise ConnectionResetError
+
+    assert await OutboxWorker(database, send).run_once() == 0
+    (entry,) = await entries(database)
+    assert (entry.status, entry.attempts, entry.last_error) == ("sent", 2, None)
+
+
+async def test_a_send_stuck_on_discord_is_cut_off_and_the_batch_goes_on(
+        database: Database) -> None:
+    await queue(database, "stuck", "b", "c")
+    delivered: list[str] = []
+
+    async def send(entry: OutboxMessage) -> None:
+        if entry.payload["n"] == "stuck":
+            await asyncio.sleep(3600)  # discord.py sleeping on a long Retry-After
+        delivered.append(entry.payload["n"])
+
+    async with asyncio.timeout(5):
+        assert await OutboxWorker(database, send, send_timeout=0.2).run_once() == 2
+    assert delivered == ["b", "c"]
+    stuck = (await entries(database))[0]
+    assert (stuck.status, stuck.last_error) == ("pending", "TimeoutError")
+    assert stuck.next_attempt_at > utcnow()  # retried later, with backoff
+
+
+async def test_the_lease_outlasts_every_send_of_the_batch_timing_out(database: Database) -> None:
+    await queue(database, *[f"k{i}" for i in range(4)])
+    lease_left: list[timedelta] = []
+
+    async def send(entry: OutboxMessage) -> None:
+        lease_left.append(entry.next_attempt_at - utcnow())
+
+    await OutboxWorker(database, send, send_timeout=10, batch_size=4).run_once()
+    sends_before_the_last_ends = timedelta(seconds=4 * 10)
+    assert len(lease_left) == 4
+    assert min(lease_left) > sends_before_the_last_ends
+
+
+async def test_a_rate_limited_send_waits_out_discords_retry_after(database: Database) -> None:
+    await queue(database, "a")
+
+    async def send(entry: OutboxMessage) -> None:
+        raise RetryLaterError(300)
+
+    await OutboxWorker(database, send).run_once()
+    (entry,) = await entries(database)
+    assert (entry.status, entry.last_error) == ("pending", "RetryLaterError")
+    assert entry.next_attempt_at >= utcnow() + timedelta(seconds=299)  # not the 2 s backoff
