@@ -139,6 +139,57 @@ async def test_jwks_down_is_503_with_retry_after(client: Client,
     assert (await search.json())["detail"] == "authentication provider unreachable"
 
 
+async def test_a_hanging_jwks_costs_waiting_requests_one_shared_refresh(
+        supabase: FakeSupabase) -> None:
+    supabase.hanging = True
+    cache = JwksCache(f"{supabase.url}/auth/v1/.well-known/jwks.json", timeout_seconds=0.2)
+    started = time.monotonic()
+
+    async def one_request() -> float:
+        with pytest.raises(AuthError) as refused:
+            await cache.key(supabase.keys[0].kid)
+        assert refused.value.status == 503
+        return time.monotonic() - started
+
+    waits = await asyncio.gather(*(one_request() for _ in range(4)))
+    # One refresh (3 x 0.2 s + 2 x 0.3 s) answers all four: not one round each behind the lock.
+    assert max(waits) < 2.0, waits
+    assert supabase.fetches == 3
+
+
+async def test_after_a_failed_jwks_refresh_unknown_keys_are_503_at_once_for_a_while(
+        supabase: FakeSupabase) -> None:
+    now = [1000.0]
+    cache = JwksCache(f"{supabase.url}/auth/v1/.well-known/jwks.json", clock=lambda: now[0])
+    supabase.down = True
+    with pytest.raises(AuthError, match="provider unreachable"):
+        await cache.key(supabase.keys[0].kid)
+    assert supabase.fetches == 3
+    now[0] += 2
+    with pytest.raises(AuthError) as refused:
+        await cache.key(supabase.keys[0].kid)
+    assert (refused.value.status, refused.value.retry_after) == (503, 3)
+    assert supabase.fetches == 3  # refused without asking the endpoint again
+    supabase.down = False
+    now[0] += 3
+    assert (await cache.key(supabase.keys[0].kid)).key_id == supabase.keys[0].kid
+
+
+async def test_cached_keys_keep_working_while_the_jwks_is_down(supabase: FakeSupabase) -> None:
+    now = [1000.0]
+    cache = JwksCache(f"{supabase.url}/auth/v1/.well-known/jwks.json", clock=lambda: now[0])
+    known = supabase.keys[0].kid
+    await cache.key(known)
+    supabase.down = True
+    now[0] += 3601  # past the hour: a refresh is due and fails
+    assert (await cache.key(known)).key_id == known
+    with pytest.raises(AuthError) as refused:
+        await cache.key(SigningKey("ES256").kid)  # maybe a rotated key: cannot tell, so 503
+    assert refused.value.status == 503
+    assert (await cache.key(known)).key_id == known
+    assert supabase.fetches == 4  # the first fetch, then one failed round of three
+
+
 async def test_key_rotation_is_picked_up_after_the_refetch_interval(
         supabase: FakeSupabase) -> None:
     now = [1000.0]
