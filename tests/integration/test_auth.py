@@ -245,6 +245,17 @@ async def test_repeated_failures_lock_the_address_out(client: Client) -> None:
     assert int(locked.headers["Retry-After"]) > 0
 
 
+async def test_denials_of_an_authenticated_caller_do_not_lock_the_address_out(
+        client: Client, supabase: FakeSupabase, database: Database) -> None:
+    from tests.conftest import link_discord
+    await link_discord(database, "user-1", 111111111111111111)
+    bearer = {"Authorization": f"Bearer {supabase.token()}"}
+    for guild in range(10):  # a dashboard opening guilds the member does not administer
+        response = await client.get(f"/api/v1/guilds/{10**17 + guild}/config", headers=bearer)
+        assert response.status == 403
+    assert await me(client, supabase.token()) == 200
+
+
 async def test_refusals_are_audited(client: Client, database: Database) -> None:
     from sqlalchemy import select
 
