@@ -217,6 +217,33 @@ async def test_revoked_user_is_refused_at_once_despite_the_cache(
     assert await me(client, supabase.token()) == 200
 
 
+async def test_tokens_living_longer_than_a_revocation_is_kept_are_refused(
+        client: Client, supabase: FakeSupabase) -> None:
+    now = int(time.time())
+    assert await me(client, supabase.token(exp=now + 24 * 3600)) == 200
+    assert await me(client, supabase.token(exp=now + 7 * 24 * 3600)) == 401  # outlives it
+    assert await me(client, supabase.token(iat=None)) == 401  # lifetime unknown
+
+
+async def test_writing_a_revocation_deletes_the_expired_ones(
+        client: Client, database: Database) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from store.models import TokenRevocation, utcnow
+
+    async with database.transaction() as session:
+        session.add(TokenRevocation(subject="erased-user", revoked_at=utcnow() - timedelta(days=2),
+                                    expires_at=utcnow() - timedelta(days=1), reason="erased"))
+    response = await client.post("/api/v1/auth/revocations", json={"subject": "user-1"},
+                                 headers={"X-Api-Key": API_KEY})
+    assert response.status == 201
+    async with database.session() as session:
+        subjects = (await session.scalars(select(TokenRevocation.subject))).all()
+    assert subjects == ["user-1"]
+
+
 async def test_api_keys_static_scoped_and_refused(client: Client, database: Database) -> None:
     assert (await client.get("/api/v1/me", headers={"X-Api-Key": API_KEY})).status == 200
     scoped = await api_keys.create_key(database, name="stats", scopes=("stats:read",),
