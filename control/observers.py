@@ -4,7 +4,9 @@ From an address in ALLOWED_IPS (when set), one of: the static API_KEY in `X-Api-
 key holding `observability:read` in `X-Api-Key`, or a status-page session cookie
 (`edge.sessions`, issued for the API_KEY at `/status/sign-in`). Answers: 403 outside
 ALLOWED_IPS, 401 on a wrong or unknown key, 403 for a scoped key without the scope, 503 when no
-API_KEY is configured and no scoped key was presented.
+API_KEY is configured and no scoped key was presented. A wrong key counts toward the same
+per-address lockout as /api/v1 (and is audited); a locked-out address gets 429 here too. A
+missing key does not count: a status page whose session ran out is no guess.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from edge.app_keys import AUTH, SECRETS, SESSIONS, SETTINGS
 from edge.client_ip import client_ip, in_networks
 from edge.errors import APIError
 from edge.sessions import cookie_name
-from store import api_keys
+from store import api_keys, audit
 
 OBSERVABILITY_SCOPE = "observability:read"
 
@@ -37,6 +39,29 @@ def session_valid(request: web.Request) -> bool:
 async def require_observer(request: web.Request) -> None:
     """Return when the caller may read the operator endpoints; raise APIError otherwise."""
     check_address(request)
+    context = request.app[AUTH]
+    address = client_ip(request, context.trusted_proxies)
+    locked = context.failures.locked_for(address)
+    if locked:
+        raise APIError(429, "too many failed attempts, retry later",
+                       headers={"Retry-After": str(locked)})
+    try:
+        await _check_credentials(request)
+    except APIError as exc:
+        if exc.status == 401 and request.headers.get("X-Api-Key"):
+            await _count_wrong_key(request, address, exc.detail)
+        raise
+
+
+async def _count_wrong_key(request: web.Request, address: str, reason: str) -> None:
+    """A wrong key here is as much a guess at the all-scopes API_KEY as one on /api/v1."""
+    context = request.app[AUTH]
+    context.failures.fail(address)
+    await audit.record_best_effort(context.database, "api.auth.refused", details={
+        "status": 401, "reason": reason, "path": request.path})
+
+
+async def _check_credentials(request: web.Request) -> None:
     presented = request.headers.get("X-Api-Key", "")
     if presented:
         if request.app[AUTH].authenticator.static_key_matches(presented):

@@ -97,7 +97,8 @@ async def _authorize(context: AuthContext, rule: Policy, request: web.Request) -
 async def _refuse(context: AuthContext, request: web.Request, address: str,
                   exc: AuthError) -> web.Response:
     if exc.status in (401, 403):
-        context.failures.fail(address)
+        if exc.status == 401:  # a 403 denies a caller who did authenticate: not a guess
+            context.failures.fail(address)
         resource = request.match_info.route.resource
         await audit.record_best_effort(context.database, "api.auth.refused", details={
             "status": exc.status, "reason": exc.detail,

@@ -14,5 +14,5 @@ class AuthError(Exception):
 
 
 class ProviderUnreachable(AuthError):
-    def __init__(self) -> None:
-        super().__init__(503, "authentication provider unreachable", retry_after=5)
+    def __init__(self, *, retry_after: int = 5) -> None:
+        super().__init__(503, "authentication provider unreachable", retry_after=retry_after)

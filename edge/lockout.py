@@ -1,8 +1,15 @@
-"""Addresses that keep failing authentication are refused for a while (429)."""
+"""Addresses that keep failing authentication are refused for a while (429).
+
+Both tables are bounded. Failure counts are kept in order of each address's latest failure:
+expired ones are dropped first, then the longest quiet, so a flood of new addresses never wipes
+the counts of one that keeps failing. Lockouts are dropped once over; only more than the bound
+active at once evicts the one ending soonest.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 # Ten failures within a minute lock an address out for five minutes.
@@ -22,8 +29,9 @@ class FailureTracker:
         self._threshold, self._window, self._lockout = threshold, window, lockout
         self._clock = clock
         self._max_entries = max_entries
-        self._failures: dict[str, list[float]] = {}
-        self._locked_until: dict[str, float] = {}
+        # Oldest latest-failure first; lockouts in the order they end (the lockout is fixed).
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+        self._locked_until: OrderedDict[str, float] = OrderedDict()
 
     def locked_for(self, address: str) -> int:
         """Whole seconds this address stays locked out (0: not locked)."""
@@ -33,11 +41,28 @@ class FailureTracker:
 
     def fail(self, address: str) -> None:
         now = self._clock()
-        if len(self._failures) >= self._max_entries:
-            self._failures.clear()  # bounded memory under a flood of addresses
-        recent = [t for t in self._failures.get(address, []) if now - t < self._window]
+        recent = [t for t in self._failures.pop(address, []) if now - t < self._window]
         recent.append(now)
-        self._failures[address] = recent
         if len(recent) >= self._threshold:
-            self._locked_until[address] = now + self._lockout
-            self._failures.pop(address, None)
+            self._lock(address, now)
+            return
+        self._failures[address] = recent  # now the most recent: evicted last
+        self._prune_failures(now)
+
+    def tracked(self) -> tuple[int, int]:
+        """How many addresses have failure counts, and how many are locked out."""
+        return len(self._failures), len(self._locked_until)
+
+    def _lock(self, address: str, now: float) -> None:
+        self._locked_until.pop(address, None)
+        self._locked_until[address] = now + self._lockout
+        while self._locked_until and next(iter(self._locked_until.values())) <= now:
+            self._locked_until.popitem(last=False)  # over: nothing to keep
+        while len(self._locked_until) > self._max_entries:
+            self._locked_until.popitem(last=False)  # the one ending soonest
+
+    def _prune_failures(self, now: float) -> None:
+        while self._failures and now - next(iter(self._failures.values()))[-1] >= self._window:
+            self._failures.popitem(last=False)  # its failures have all aged out
+        while len(self._failures) > self._max_entries:
+            self._failures.popitem(last=False)  # the address quiet the longest

@@ -1,7 +1,9 @@
 """Supabase JWTs: verified against the project's JWKS (ES256, RS256) or the legacy HS256 secret.
 
 Asymmetric tokens are checked against the JWKS, fetched without blocking the loop, cached an
-hour and refetched on an unknown `kid` at most every 30 s; HS256 tokens only against
+hour and refetched on an unknown `kid` at most every 30 s. One refresh runs at a time and the
+callers waiting on it take its outcome; after a failed one, a key we do not hold is 503 at once
+for 5 s instead of another round of retries. HS256 tokens only against
 SUPABASE_JWT_SECRET, on a path of their own, so a public key can never be used as an HMAC
 secret. `exp` (no leeway), `nbf`, `iss`, `aud` and the algorithm allow-list are enforced;
 `none` is refused. Verified tokens are cached by their hash for 60 s (5000 at most).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +33,7 @@ log = get_logger(__name__)
 ASYMMETRIC_ALGORITHMS = ("ES256", "RS256")
 JWKS_TTL_SECONDS = 3600.0
 JWKS_REFETCH_SECONDS = 30.0
+JWKS_FAILURE_BACKOFF_SECONDS = 5.0
 TOKEN_CACHE_SECONDS = 60.0
 TOKEN_CACHE_SIZE = 5000
 
@@ -47,15 +51,16 @@ class JwksCache:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
+        self._refreshes_finished = 0  # so a caller that waited on the lock sees one ran
+        self._backoff_until = 0.0  # after a failed refresh: no new one before this
         self.fetches = 0
 
     async def key(self, kid: str) -> jwt.PyJWK:
         if self._needs_fetch(kid):
-            async with self._lock:
-                if self._needs_fetch(kid):  # another caller may have fetched while we waited
-                    await self._refresh()
+            await self._shared_refresh(kid)
         found = self._keys.get(kid)
         if found is None:
+            self._refuse_during_backoff(kid)  # the endpoint is down: the key may be a new one
             raise AuthError(401, "unknown signing key")
         return found
 
@@ -66,6 +71,22 @@ class JwksCache:
         age = self._clock() - self._fetched_at
         return age > JWKS_TTL_SECONDS or (kid not in self._keys and age >= JWKS_REFETCH_SECONDS)
 
+    async def _shared_refresh(self, kid: str) -> None:
+        """Refresh unless one finished while we waited for the lock: then take its outcome, so
+        callers queued behind a failing endpoint do not each run their own round of retries."""
+        self._refuse_during_backoff(kid)
+        finished_before = self._refreshes_finished
+        async with self._lock:
+            if self._refreshes_finished == finished_before and self._needs_fetch(kid):
+                await self._refresh()
+                self._refreshes_finished += 1  # not when cancelled: the next waiter tries
+
+    def _refuse_during_backoff(self, kid: str) -> None:
+        """Shortly after a failed refresh, a key we do not hold cannot be checked: 503 at once."""
+        remaining = self._backoff_until - self._clock()
+        if remaining > 0 and kid not in self._keys:
+            raise ProviderUnreachable(retry_after=math.ceil(remaining))
+
     async def _refresh(self) -> None:
         try:
             async for attempt in AsyncRetrying(
@@ -75,10 +96,10 @@ class JwksCache:
                     document = await self._fetch()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("JWKS fetch failed", error_type=type(exc).__name__)
-            if self._keys and self._fetched_at is not None:
+            self._backoff_until = self._clock() + JWKS_FAILURE_BACKOFF_SECONDS
+            if self._keys:
                 self._fetched_at = self._clock()  # keep serving the keys we have
-                return
-            raise ProviderUnreachable() from None
+            return
         keys = {}
         for entry in document.get("keys", []):
             if not isinstance(entry, dict) or entry.get("alg", "ES256") not in \

@@ -139,6 +139,57 @@ async def test_jwks_down_is_503_with_retry_after(client: Client,
     assert (await search.json())["detail"] == "authentication provider unreachable"
 
 
+async def test_a_hanging_jwks_costs_waiting_requests_one_shared_refresh(
+        supabase: FakeSupabase) -> None:
+    supabase.hanging = True
+    cache = JwksCache(f"{supabase.url}/auth/v1/.well-known/jwks.json", timeout_seconds=0.2)
+    started = time.monotonic()
+
+    async def one_request() -> float:
+        with pytest.raises(AuthError) as refused:
+            await cache.key(supabase.keys[0].kid)
+        assert refused.value.status == 503
+        return time.monotonic() - started
+
+    waits = await asyncio.gather(*(one_request() for _ in range(4)))
+    # One refresh (3 x 0.2 s + 2 x 0.3 s) answers all four: not one round each behind the lock.
+    assert max(waits) < 2.0, waits
+    assert supabase.fetches == 3
+
+
+async def test_after_a_failed_jwks_refresh_unknown_keys_are_503_at_once_for_a_while(
+        supabase: FakeSupabase) -> None:
+    now = [1000.0]
+    cache = JwksCache(f"{supabase.url}/auth/v1/.well-known/jwks.json", clock=lambda: now[0])
+    supabase.down = True
+    with pytest.raises(AuthError, match="provider unreachable"):
+        await cache.key(supabase.keys[0].kid)
+    assert supabase.fetches == 3
+    now[0] += 2
+    with pytest.raises(AuthError) as refused:
+        await cache.key(supabase.keys[0].kid)
+    assert (refused.value.status, refused.value.retry_after) == (503, 3)
+    assert supabase.fetches == 3  # refused without asking the endpoint again
+    supabase.down = False
+    now[0] += 3
+    assert (await cache.key(supabase.keys[0].kid)).key_id == supabase.keys[0].kid
+
+
+async def test_cached_keys_keep_working_while_the_jwks_is_down(supabase: FakeSupabase) -> None:
+    now = [1000.0]
+    cache = JwksCache(f"{supabase.url}/auth/v1/.well-known/jwks.json", clock=lambda: now[0])
+    known = supabase.keys[0].kid
+    await cache.key(known)
+    supabase.down = True
+    now[0] += 3601  # past the hour: a refresh is due and fails
+    assert (await cache.key(known)).key_id == known
+    with pytest.raises(AuthError) as refused:
+        await cache.key(SigningKey("ES256").kid)  # maybe a rotated key: cannot tell, so 503
+    assert refused.value.status == 503
+    assert (await cache.key(known)).key_id == known
+    assert supabase.fetches == 4  # the first fetch, then one failed round of three
+
+
 async def test_key_rotation_is_picked_up_after_the_refetch_interval(
         supabase: FakeSupabase) -> None:
     now = [1000.0]
@@ -164,6 +215,33 @@ async def test_revoked_user_is_refused_at_once_despite_the_cache(
     assert await me(client, token) == 401
     await asyncio.sleep(1.1)  # `iat` has whole seconds: sign in again a second later
     assert await me(client, supabase.token()) == 200
+
+
+async def test_tokens_living_longer_than_a_revocation_is_kept_are_refused(
+        client: Client, supabase: FakeSupabase) -> None:
+    now = int(time.time())
+    assert await me(client, supabase.token(exp=now + 24 * 3600)) == 200
+    assert await me(client, supabase.token(exp=now + 7 * 24 * 3600)) == 401  # outlives it
+    assert await me(client, supabase.token(iat=None)) == 401  # lifetime unknown
+
+
+async def test_writing_a_revocation_deletes_the_expired_ones(
+        client: Client, database: Database) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from store.models import TokenRevocation, utcnow
+
+    async with database.transaction() as session:
+        session.add(TokenRevocation(subject="erased-user", revoked_at=utcnow() - timedelta(days=2),
+                                    expires_at=utcnow() - timedelta(days=1), reason="erased"))
+    response = await client.post("/api/v1/auth/revocations", json={"subject": "user-1"},
+                                 headers={"X-Api-Key": API_KEY})
+    assert response.status == 201
+    async with database.session() as session:
+        subjects = (await session.scalars(select(TokenRevocation.subject))).all()
+    assert subjects == ["user-1"]
 
 
 async def test_api_keys_static_scoped_and_refused(client: Client, database: Database) -> None:
@@ -192,6 +270,17 @@ async def test_repeated_failures_lock_the_address_out(client: Client) -> None:
     locked = await client.get("/api/v1/me", headers={"X-Api-Key": API_KEY})
     assert locked.status == 429
     assert int(locked.headers["Retry-After"]) > 0
+
+
+async def test_denials_of_an_authenticated_caller_do_not_lock_the_address_out(
+        client: Client, supabase: FakeSupabase, database: Database) -> None:
+    from tests.conftest import link_discord
+    await link_discord(database, "user-1", 111111111111111111)
+    bearer = {"Authorization": f"Bearer {supabase.token()}"}
+    for guild in range(10):  # a dashboard opening guilds the member does not administer
+        response = await client.get(f"/api/v1/guilds/{10**17 + guild}/config", headers=bearer)
+        assert response.status == 403
+    assert await me(client, supabase.token()) == 200
 
 
 async def test_refusals_are_audited(client: Client, database: Database) -> None:

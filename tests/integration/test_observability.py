@@ -146,6 +146,26 @@ async def test_operator_endpoints_need_the_service_key(
     assert refused.status == 403  # the test client is 127.0.0.1
 
 
+@pytest.mark.parametrize("path", ["/api/observability", "/metrics"])
+async def test_wrong_operator_keys_lock_the_address_out(
+        aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+        database: Database, path: str) -> None:
+    from edge.lockout import FAILURE_THRESHOLD
+
+    client = await aiohttp_client(api.create_app(
+        make_settings(api_key=API_KEY, rate_limit_read="1000/minute"), database=database))
+    for _ in range(FAILURE_THRESHOLD):
+        assert (await client.get(path)).status == 401  # no key at all: not a guess
+    for attempt in range(FAILURE_THRESHOLD):
+        wrong = await client.get(path, headers={"X-Api-Key": f"{API_KEY}-{attempt}"})
+        assert wrong.status == 401
+    locked = await client.get(path, headers={"X-Api-Key": API_KEY})  # the right key, too late
+    assert locked.status == 429
+    assert int(locked.headers["Retry-After"]) > 0
+    # One tracker: the address is locked out of /api/v1 too.
+    assert (await client.get("/api/v1/me", headers={"X-Api-Key": API_KEY})).status == 429
+
+
 async def test_one_access_log_line_per_request(client: Any) -> None:
     import io
     import json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -32,6 +33,8 @@ class FakeSupabase:
         self.keys: list[SigningKey] = []
         self.fetches = 0
         self.down = False
+        self.hanging = False  # accept the request and never answer (until stop)
+        self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -44,6 +47,7 @@ class FakeSupabase:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -53,6 +57,8 @@ class FakeSupabase:
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.fetches += 1
+        if self.hanging:
+            await self._release.wait()
         if self.down:
             return web.json_response({"error": "unavailable"}, status=503)
         return web.json_response({"keys": [key.public_jwk for key in self.keys]})
