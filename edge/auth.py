@@ -76,6 +76,9 @@ class Authenticator:
         if self._settings.supabase_url is None and self._settings.supabase_jwt_secret is None:
             raise AuthError(401, "token authentication is not configured")
         claims = await self.verifier.verify(token)
+        if revocations.outlives_revocations(claims):
+            raise AuthError(401, "token lives longer than a revocation is kept (at most 1 day "
+                                 "from iat to exp)")
         if await revocations.is_revoked(self._database, claims):
             raise AuthError(401, "token revoked")
         return Principal("user", USER_SCOPES, subject=str(claims["sub"]),

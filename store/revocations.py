@@ -41,10 +41,8 @@ async def revoke(database: Database, *, subject: str | None = None,
 
 
 async def is_revoked(database: Database, claims: dict[str, Any]) -> bool:
-    """Was this token (by `sub`, `session_id` and `iat`) revoked after it was issued? A token
-    that would outlive a revocation of it counts as revoked."""
-    if outlives_revocations(claims):
-        return True
+    """Was this token (by `sub`, `session_id` and `iat`) revoked after it was issued? (A token
+    that would outlive a revocation of it is refused before: `outlives_revocations`.)"""
     issued_at = datetime.fromtimestamp(float(claims.get("iat", 0)), UTC)
     conditions = [TokenRevocation.subject == str(claims["sub"])]
     if claims.get("session_id"):
