@@ -35,7 +35,8 @@ GOALS: dict[str, tuple[str, float]] = {
     "GET /health": ("of_bare", 0.70),
     "GET /no-such-page (404)": ("in_bare", 2.0),
     "POST /health (405)": ("in_bare", 2.0),
-    "GET /api/observability, wrong key (401)": ("in_bare", 2.0),
+    "GET /api/observability, no key (401)": ("in_bare", 2.0),
+    "GET /api/observability, wrong keys, locked out (429)": ("in_bare", 2.0),
     "POST /api/v1/me, over budget (429)": ("in_bare", 2.0),
     "GET /api/observability (valid key)": ("in_bare", 3.5),
     "GET /health, Redis limiter": ("in_bare", 1.5),
@@ -48,8 +49,12 @@ def targets(with_redis: bool) -> list[Target]:
         Target("GET /health", "/health"),
         Target("GET /no-such-page (404)", "/no-such-page"),
         Target("POST /health (405)", "/health", method="POST"),
-        Target("GET /api/observability, wrong key (401)", "/api/observability",
-               ("X-Api-Key: wrong",)),
+        # A key-less scan is a plain 401; a run of wrong keys from one address is locked out
+        # after ten (each of those ten audited), so the figure is the lockout's 429. On a
+        # process of its own: the lockout would refuse the valid key from that address too.
+        Target("GET /api/observability, no key (401)", "/api/observability"),
+        Target("GET /api/observability, wrong keys, locked out (429)", "/api/observability",
+               ("X-Api-Key: wrong",), server="lockout"),
         Target("POST /api/v1/me, over budget (429)", "/api/v1/me", method="POST"),
         Target("GET /api/observability (valid key)", "/api/observability", (key,)),
         Target("GET /metrics (valid key)", "/metrics", (key,)),
@@ -131,6 +136,7 @@ def edge_figures(*, seconds: float, rounds: int,
         common = {"API_KEY": BENCH_KEY, "RATE_LIMIT_HEALTH": HUGE, "RATE_LIMIT_READ": HUGE,
                   "RATE_LIMIT_WRITE": "1/hour"}
         servers.start_project("project", **common)
+        servers.start_project("lockout", **common)
         if with_redis:
             servers.start_project("redis", RATE_LIMIT_BACKEND="redis", REDIS_URL=REDIS_URL,
                                   **common)
