@@ -17,7 +17,7 @@ from edge.app_keys import AUTH, SECRETS, SESSIONS, SETTINGS
 from edge.client_ip import client_ip, in_networks
 from edge.errors import APIError
 from edge.sessions import cookie_name
-from store import api_keys, audit
+from store import api_keys
 
 OBSERVABILITY_SCOPE = "observability:read"
 
@@ -48,17 +48,11 @@ async def require_observer(request: web.Request) -> None:
     try:
         await _check_credentials(request)
     except APIError as exc:
+        # A wrong key here is as much a guess at the all-scopes API_KEY as one on /api/v1.
         if exc.status == 401 and request.headers.get("X-Api-Key"):
-            await _count_wrong_key(request, address, exc.detail)
+            await context.record_refusal(address, status=401, reason=exc.detail,
+                                         path=request.path)
         raise
-
-
-async def _count_wrong_key(request: web.Request, address: str, reason: str) -> None:
-    """A wrong key here is as much a guess at the all-scopes API_KEY as one on /api/v1."""
-    context = request.app[AUTH]
-    context.failures.fail(address)
-    await audit.record_best_effort(context.database, "api.auth.refused", details={
-        "status": 401, "reason": reason, "path": request.path})
 
 
 async def _check_credentials(request: web.Request) -> None:

@@ -21,7 +21,7 @@ from edge.app_keys import AUTH, PRINCIPAL
 from edge.auth import ANONYMOUS, AuthContext, AuthError, Principal
 from edge.client_ip import client_ip
 from edge.errors import error_response
-from store import accounts, audit
+from store import accounts
 
 HANDLER_TIMEOUT_SECONDS = 30.0
 F = TypeVar("F", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -97,12 +97,9 @@ async def _authorize(context: AuthContext, rule: Policy, request: web.Request) -
 async def _refuse(context: AuthContext, request: web.Request, address: str,
                   exc: AuthError) -> web.Response:
     if exc.status in (401, 403):
-        if exc.status == 401:  # a 403 denies a caller who did authenticate: not a guess
-            context.failures.fail(address)
         resource = request.match_info.route.resource
-        await audit.record_best_effort(context.database, "api.auth.refused", details={
-            "status": exc.status, "reason": exc.detail,
-            "path": resource.canonical if resource else request.path})
+        await context.record_refusal(address, status=exc.status, reason=exc.detail,
+                                     path=resource.canonical if resource else request.path)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api"'

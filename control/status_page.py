@@ -287,9 +287,8 @@ async def status_sign_in(request: web.Request) -> web.Response:
     form = await request.post()
     key = form.get("key")
     if not isinstance(key, str) or not context.authenticator.static_key_matches(key):
-        context.failures.fail(address)
-        await audit.record_best_effort(context.database, "api.auth.refused", details={
-            "status": 401, "reason": "invalid operator key", "path": "/status/sign-in"})
+        await context.record_refusal(address, status=401, reason="invalid operator key",
+                                     path="/status/sign-in")
         return _sign_in_page("That is not the operator key.", 401)
     await audit.record_best_effort(context.database, "status.signed_in")
     production = request.app[SETTINGS].is_production

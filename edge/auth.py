@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from edge.auth_errors import AuthError, ProviderUnreachable
 from edge.lockout import FailureTracker
 from edge.tokens import JwksCache, JwtVerifier
-from store import api_keys, revocations
+from store import api_keys, audit, revocations
 from store.database import Database
 from utils.config import IPNetwork, Settings
 from utils.secret_values import LiteralSecrets, SecretSource
@@ -128,3 +128,12 @@ class AuthContext:
     owner_ids: frozenset[int]
     guild_admins: GuildAdmins | None
     failures: FailureTracker
+
+    async def record_refusal(self, address: str, *, status: int, reason: str,
+                             path: str) -> None:
+        """Audit a refused credential. A 401 (a failed authentication: a guess) also counts
+        toward the address's lockout; a 403 refuses a caller who did authenticate."""
+        if status == 401:
+            self.failures.fail(address)
+        await audit.record_best_effort(self.database, "api.auth.refused", details={
+            "status": status, "reason": reason, "path": path})
