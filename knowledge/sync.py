@@ -241,11 +241,8 @@ class DriveSync:
             report.downloaded += 1
             extracted = await extract_passages(data, file.name, self._limits)
         except (FileTooLarge, SkippedDocument) as exc:
-            reason = exc.reason if isinstance(exc, SkippedDocument) else "too large"
-            await store.mark_skipped(self.database, drive_file_id=file.id, name=file.name,
-                                     md5=file.md5, modified_time=file.modified_time,
-                                     size=file.size, reason=reason)
-            self._skip(report, file, reason)
+            await self._skip_version(report, file, exc.reason
+                                     if isinstance(exc, SkippedDocument) else "too large")
             return
         except Exception as exc:  # one bad file never stops the run
             reason = describe(exc)
@@ -263,13 +260,17 @@ class DriveSync:
                 raise  # the database is away: every other file would fail the same way
             # One document the database refuses is that document's problem, not the run's;
             # skipped (not failed): this version would be refused again on every sync.
-            reason = f"not stored ({describe(exc)})"
-            await store.mark_skipped(self.database, drive_file_id=file.id, name=file.name,
-                                     md5=file.md5, modified_time=file.modified_time,
-                                     size=file.size, reason=reason)
-            self._skip(report, file, reason)
+            await self._skip_version(report, file, f"not stored ({describe(exc)})")
             return
         report.passages += len(extracted.passages)
+
+    async def _skip_version(self, report: SyncReport, file: DriveFile, reason: str) -> None:
+        """This version of the file cannot be indexed: recorded (with its checksum, so it is
+        not fetched again until it changes) and reported."""
+        await store.mark_skipped(self.database, drive_file_id=file.id, name=file.name,
+                                 md5=file.md5, modified_time=file.modified_time,
+                                 size=file.size, reason=reason)
+        self._skip(report, file, reason)
 
     @staticmethod
     def _skip(report: SyncReport, file: DriveFile, reason: str) -> None:
