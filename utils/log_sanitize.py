@@ -155,19 +155,27 @@ def _read_bound(limit: int) -> int:
     return limit * 2 + 1024  # room for masks and escapes to change the length
 
 
+def _cut_marker(text: str, limit: int, left_out: int) -> str | None:
+    """What ends `text` cut to `limit` characters (`left_out` were cut already), or None when
+    it needs no cut."""
+    if len(text) <= limit and not left_out:
+        return None
+    return f"…[+{max(len(text) - limit, 0) + left_out} chars]"
+
+
 def truncate(text: str, limit: int, left_out: int = 0) -> str:
     """Cut to `limit` characters with a marker; `left_out` characters were already cut."""
-    if len(text) <= limit and not left_out:
+    marker = _cut_marker(text, limit, left_out)
+    if marker is None:
         return text
-    marker = f"…[+{max(len(text) - limit, 0) + left_out} chars]"
     return text[: max(limit - len(marker), 0)] + marker
 
 
 def _truncate_escaped(text: str, limit: int, left_out: int = 0) -> str:
     """`truncate` that never cuts an escape in half (a half escape would read as another)."""
-    if len(text) <= limit and not left_out:
+    marker = _cut_marker(text, limit, left_out)
+    if marker is None:
         return text
-    marker = f"…[+{max(len(text) - limit, 0) + left_out} chars]"
     cut = text[: max(limit - len(marker), 0)]
     last = cut.rfind("\\", max(len(cut) - 10, 0))
     if last != -1:
