@@ -29,7 +29,7 @@ import redis.asyncio as redis_asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from utils.config import ConfigError, Settings
+from utils.config import REDIS_URL_SCHEME_LIST, ConfigError, Settings
 from utils.logging import get_logger
 from utils.secret_values import SecretSource
 
@@ -65,8 +65,8 @@ def redis_breaker(settings: Settings, secrets: SecretSource) -> RedisBreaker | N
     try:
         client = redis_client(url, settings.redis_timeout_seconds)
     except ValueError:  # redis-py's message may quote part of the URL (a password)
-        raise ConfigError(["REDIS_URL: not a usable Redis URL "
-                           "(redis://, rediss:// or unix://)"]) from None
+        problem = f"REDIS_URL: not a usable Redis URL ({REDIS_URL_SCHEME_LIST})"
+        raise ConfigError([problem]) from None
     return RedisBreaker(client, timeout=settings.redis_timeout_seconds,
                         open_seconds=settings.redis_breaker_seconds)
 

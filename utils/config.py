@@ -76,6 +76,11 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
+# What redis-py connects to (anything else it refuses at start-up).
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_URL_SCHEME_LIST = ", ".join(REDIS_URL_SCHEMES[:-1]) + " or " + REDIS_URL_SCHEMES[-1]
+
+
 class Settings(BaseSettings):
     """Every variable of DESIGN.md's configuration table (names are the upper-cased fields)."""
 
@@ -225,8 +230,8 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
         """redis-py would refuse any other scheme at start-up, with a traceback."""
         text = value.get_secret_value() if value is not None else ""
-        if text and not text.startswith(("redis://", "rediss://", "unix://", "gsm:")):
-            raise ValueError("must start with redis://, rediss:// or unix:// "
+        if text and not text.startswith((*REDIS_URL_SCHEMES, "gsm:")):
+            raise ValueError(f"must start with {REDIS_URL_SCHEME_LIST} "
                              "(or be a gsm: Secret Manager reference)")
         return value
 
